@@ -1,0 +1,2 @@
+//! `cql`: the Covenant command line.
+fn main() {}

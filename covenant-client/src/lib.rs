@@ -1,0 +1,5 @@
+//! `covenant-client`: what apps `cargo add` to use a Covenant database, and
+//! the library behind the `cql` command line.
+#![warn(missing_docs, unreachable_pub)]
+
+pub use covenant_core as core;

@@ -1,0 +1,13 @@
+//! `covenant-core`: everything Covenant's nodes and clients share.
+//!
+//! Modules are laid out by concept (see DESIGN §1): [`hash`] is the one place
+//! that calls SHA3, [`codec`] the one place that names a bincode
+//! configuration, [`crypto`] owns keys, signatures, addresses and node ids.
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod codec;
+pub mod crypto;
+pub mod error;
+pub mod hash;
+
+pub use error::{Error, ErrorCode, Result};
