@@ -37,6 +37,8 @@ pub enum ErrorCode {
     KeyFile = 2200,
     /// The master key (passphrase) does not open the private key file.
     WrongPassphrase = 2201,
+    /// Durable storage (a log, a chain store) failed or is unreadable.
+    Storage = 5000,
 }
 
 impl ErrorCode {
@@ -61,6 +63,9 @@ pub enum Error {
     /// A key, signature or identity check failed.
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    /// The durable Raft log failed to open.
+    #[error(transparent)]
+    LogStore(#[from] crate::consensus::LogStoreError),
 }
 
 impl Error {
@@ -69,6 +74,7 @@ impl Error {
         match self {
             Error::Codec(e) => e.code(),
             Error::Crypto(e) => e.code(),
+            Error::LogStore(e) => e.code(),
         }
     }
 

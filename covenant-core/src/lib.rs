@@ -6,6 +6,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod codec;
+pub mod consensus;
 pub mod crypto;
 pub mod error;
 pub mod hash;

@@ -1,0 +1,10 @@
+//! The openraft glue shared by every replicated group in Covenant: the block
+//! producers' main chain and each database's group of miners.
+//!
+//! Owns the durable Raft log ([`log_store`]). The chain and SQL-chain state
+//! machines never import openraft; this module adapts them. Must not import
+//! the network layer except through the Raft RPC service.
+
+pub mod log_store;
+
+pub use log_store::{LogStore, LogStoreError};
