@@ -2,4 +2,6 @@
 //! the library behind the `cql` command line.
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod cli;
+
 pub use covenant_core as core;

@@ -6,5 +6,9 @@
 //! the network layer except through the Raft RPC service.
 
 pub mod log_store;
+pub mod rpc;
+pub mod types;
 
 pub use log_store::{LogStore, LogStoreError};
+pub use rpc::{GroupRegistry, RaftMessage, RaftRpcError, RaftRpcKind};
+pub use types::{GroupId, RaftPeer, raft_id};

@@ -6,6 +6,12 @@
 //! module, so the curve implementation can be swapped in one place.
 //! Must not import network, chain or config code.
 
+pub mod keyfile;
+
+pub use keyfile::{
+    KeyFileError, decode_key_file, encode_key_file, read_key_file, write_key_file,
+};
+
 use std::fmt;
 
 use k256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};

@@ -33,12 +33,66 @@ pub enum ErrorCode {
     BadSignature = 2101,
     /// A node id does not match its public key and nonce, or is too easy.
     BadNodeId = 2102,
+    /// The node-id proof of work could not finish (nonce range exhausted).
+    ProofOfWork = 2103,
     /// The private key file is unreadable, corrupted or of an unknown version.
     KeyFile = 2200,
     /// The master key (passphrase) does not open the private key file.
     WrongPassphrase = 2201,
+    /// A transaction is malformed.
+    InvalidTransaction = 3000,
+    /// A token name that does not exist.
+    UnknownToken = 3001,
+    /// An amount that is zero, negative, not a number or too large.
+    InvalidAmount = 3002,
+    /// The sender's balance does not cover the transaction.
+    InsufficientBalance = 3003,
+    /// The transaction's nonce was already used by the sender.
+    NonceReused = 3004,
+    /// The transaction's nonce is ahead of the sender's next nonce.
+    NonceTooHigh = 3005,
+    /// The transaction is signed by a key that does not own the sender account.
+    WrongSigner = 3006,
+    /// Applying the transaction would overflow a balance or counter.
+    BalanceOverflow = 3007,
+    /// The transaction type has no effect implemented yet.
+    UnsupportedTransaction = 3008,
+    /// The transaction pool is full; retry later.
+    TxPoolFull = 3009,
+    /// The transaction is already known.
+    DuplicateTransaction = 3010,
+    /// A block is malformed, badly signed or does not extend the head.
+    InvalidBlock = 3100,
+    /// A block was produced by a node that is not a block producer.
+    UnknownProducer = 3101,
+    /// The genesis configuration is invalid or does not match the stored chain.
+    InvalidGenesis = 3102,
     /// Durable storage (a log, a chain store) failed or is unreadable.
     Storage = 5000,
+    /// Stored data is inconsistent or was written by an incompatible build.
+    StorageCorrupt = 5001,
+    /// A socket could not be bound or connected.
+    Network = 6000,
+    /// A network operation did not finish within its deadline.
+    Timeout = 6001,
+    /// The connection closed before the answer arrived.
+    ConnectionClosed = 6002,
+    /// A frame exceeds the configured size limit.
+    FrameTooLarge = 6003,
+    /// The peer does not serve the requested RPC method.
+    UnknownMethod = 6004,
+    /// An RPC request's payload is not a valid request for its method.
+    BadRequest = 6005,
+    /// The TLS handshake failed (not because of the peer's identity).
+    TlsHandshake = 6006,
+    /// No address is known for the node.
+    UnknownPeer = 6007,
+    /// The peer answered with an error code this build does not know.
+    Remote = 6008,
+    /// The peer's TLS identity was refused.
+    Unauthenticated = 7000,
+    /// The authenticated caller may not do this.
+    PermissionDenied = 7001,
 }
 
 impl ErrorCode {
@@ -63,9 +117,33 @@ pub enum Error {
     /// A key, signature or identity check failed.
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    /// A main-chain value could not be parsed or verified.
+    #[error(transparent)]
+    Types(#[from] crate::types::TypesError),
+    /// A transaction was refused.
+    #[error(transparent)]
+    Tx(#[from] crate::chain::TxError),
+    /// A block or genesis was refused.
+    #[error(transparent)]
+    Chain(#[from] crate::chain::ChainError),
+    /// The main-chain store failed.
+    #[error(transparent)]
+    ChainStore(#[from] crate::chain::StoreError),
+    /// The private key file could not be written or opened.
+    #[error(transparent)]
+    KeyFile(#[from] crate::crypto::KeyFileError),
+    /// The node-id proof of work failed or was cancelled.
+    #[error(transparent)]
+    Pow(#[from] crate::pow::PowError),
     /// The durable Raft log failed to open.
     #[error(transparent)]
     LogStore(#[from] crate::consensus::LogStoreError),
+    /// A config file could not be read, parsed, validated or written.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// A transport, RPC or directory operation failed.
+    #[error(transparent)]
+    Net(#[from] crate::net::NetError),
 }
 
 impl Error {
@@ -74,13 +152,24 @@ impl Error {
         match self {
             Error::Codec(e) => e.code(),
             Error::Crypto(e) => e.code(),
+            Error::Types(e) => e.code(),
+            Error::Tx(e) => e.code(),
+            Error::Chain(e) => e.code(),
+            Error::ChainStore(e) => e.code(),
+            Error::KeyFile(e) => e.code(),
+            Error::Pow(e) => e.code(),
             Error::LogStore(e) => e.code(),
+            Error::Config(e) => e.code(),
+            Error::Net(e) => e.code(),
         }
     }
 
     /// Whether retrying the same operation later may succeed.
     pub fn retryable(&self) -> bool {
-        false
+        match self {
+            Error::Net(e) => e.retryable(),
+            _ => false,
+        }
     }
 
     /// A message safe to show a user: internal errors are masked by their code.

@@ -37,6 +37,12 @@ pub enum Tag {
     TlsBinding,
     /// Free-form message signing (tests, tools).
     Message,
+    /// A database id derived from its owner's address and creation nonce.
+    DatabaseId,
+    /// The digest of a main-chain state (accounts and head).
+    ChainState,
+    /// Values derived from a genesis configuration.
+    Genesis,
 }
 
 impl Tag {
@@ -54,6 +60,9 @@ impl Tag {
             Tag::MerkleLeaf => b"covenant/merkle-leaf/v1",
             Tag::TlsBinding => b"covenant/tls-binding/v1",
             Tag::Message => b"covenant/message/v1",
+            Tag::DatabaseId => b"covenant/database-id/v1",
+            Tag::ChainState => b"covenant/chain-state/v1",
+            Tag::Genesis => b"covenant/genesis/v1",
         }
     }
 }

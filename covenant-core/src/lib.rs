@@ -5,10 +5,16 @@
 //! configuration, [`crypto`] owns keys, signatures, addresses and node ids.
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod chain;
 pub mod codec;
+pub mod config;
 pub mod consensus;
 pub mod crypto;
 pub mod error;
 pub mod hash;
+pub mod merkle;
+pub mod net;
+pub mod pow;
+pub mod types;
 
 pub use error::{Error, ErrorCode, Result};

@@ -1,0 +1,743 @@
+//! SQLite persistence of the main chain: blocks, accounts, the transaction
+//! index and the head, so a restarted block producer resumes from disk.
+//!
+//! - Every row value is `codec::encode_versioned` bytes; SQL columns hold only
+//!   what is looked up (heights, hashes, addresses).
+//! - A block, its receipts (the transaction index), the accounts it changed
+//!   and the new head are written in ONE SQLite transaction: after a crash the
+//!   store is at some block boundary, never in between.
+//! - `journal_mode=WAL` with `synchronous=FULL`: a committed block is final
+//!   (DESIGN §4), so when `commit_block` returns it must survive power loss;
+//!   the cost is one fsync per block (one block per `BPPeriod`).
+//! - One writer: the store owns its connection; callers serialize access.
+//!
+//! This is the only file of `chain` that performs I/O.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::error::ChainError;
+use super::state::{BlockOutcome, ChainHead, ChainState, Genesis, TxReceipt};
+use crate::codec::{self, CodecError, Versioned};
+use crate::crypto::Address;
+use crate::error::ErrorCode;
+use crate::hash::Hash;
+use crate::types::{Account, Block};
+
+/// The schema version this build writes.
+const SCHEMA_VERSION: i64 = 1;
+
+/// Meta keys this module reserves; callers' keys must differ.
+const RESERVED_META: [&str; 2] = ["schema_version", "head"];
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS blocks (
+    height INTEGER PRIMARY KEY,
+    hash   BLOB NOT NULL UNIQUE,
+    data   BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS accounts (
+    address BLOB PRIMARY KEY,
+    data    BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tx_index (
+    hash     BLOB PRIMARY KEY,
+    height   INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    ok       INTEGER NOT NULL,
+    receipt  BLOB NOT NULL
+) WITHOUT ROWID;
+";
+
+/// Why the chain store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite reported an error.
+    #[error("chain store: {op} failed: {source}")]
+    Sqlite {
+        /// What the store was doing.
+        op: &'static str,
+        /// SQLite's error.
+        source: rusqlite::Error,
+    },
+    /// A stored value does not decode.
+    #[error("chain store: stored {what} is unreadable: {source}")]
+    Decode {
+        /// What was being read.
+        what: &'static str,
+        /// The decoder's error.
+        source: CodecError,
+    },
+    /// A value could not be encoded for storage.
+    #[error("chain store: cannot encode {what}: {source}")]
+    Encode {
+        /// What was being written.
+        what: &'static str,
+        /// The encoder's error.
+        source: CodecError,
+    },
+    /// The stored data is inconsistent.
+    #[error("chain store is corrupt: {what}")]
+    Corrupt {
+        /// What is inconsistent.
+        what: String,
+    },
+    /// The store was written by a newer build.
+    #[error(
+        "chain store schema version {found} is not supported by this build (it reads {supported}); \
+         upgrade this node"
+    )]
+    SchemaVersion {
+        /// The version found on disk.
+        found: i64,
+        /// The version this build writes.
+        supported: i64,
+    },
+    /// A block that does not extend the stored head.
+    #[error(
+        "block {height} ({hash}) does not extend the stored head (next height {expected_height}, \
+         parent {expected_parent})"
+    )]
+    NotNext {
+        /// The block's height.
+        height: u64,
+        /// The block's hash.
+        hash: Hash,
+        /// The height the store expects.
+        expected_height: u64,
+        /// The parent the store expects (zero before genesis).
+        expected_parent: Hash,
+    },
+    /// The outcome does not belong to the block.
+    #[error("{receipts} receipts given for a block of {transactions} transactions")]
+    ReceiptMismatch {
+        /// Receipts given.
+        receipts: usize,
+        /// Transactions in the block.
+        transactions: usize,
+    },
+    /// A meta key reserved by the store.
+    #[error("meta key {key:?} is reserved by the chain store")]
+    ReservedKey {
+        /// The key.
+        key: String,
+    },
+    /// The stored chain started from another genesis than the configured one.
+    #[error(
+        "the stored chain starts from genesis block {stored}, but the configuration gives {configured}; \
+         wrong data directory or changed genesis configuration"
+    )]
+    GenesisMismatch {
+        /// The stored genesis hash.
+        stored: Hash,
+        /// The configured genesis hash.
+        configured: Hash,
+    },
+    /// Building the genesis state failed.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+}
+
+impl StoreError {
+    /// The stable code of this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            StoreError::Sqlite { .. } | StoreError::Encode { .. } => ErrorCode::Storage,
+            StoreError::Decode { source, .. } => match source.code() {
+                ErrorCode::UnsupportedVersion => ErrorCode::UnsupportedVersion,
+                _ => ErrorCode::StorageCorrupt,
+            },
+            StoreError::Corrupt { .. } | StoreError::SchemaVersion { .. } => {
+                ErrorCode::StorageCorrupt
+            }
+            StoreError::NotNext { .. } | StoreError::ReceiptMismatch { .. } => {
+                ErrorCode::InvalidBlock
+            }
+            StoreError::ReservedKey { .. } => ErrorCode::InvalidArgument,
+            StoreError::GenesisMismatch { .. } => ErrorCode::InvalidGenesis,
+            StoreError::Chain(e) => e.code(),
+        }
+    }
+}
+
+fn sql(op: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |source| StoreError::Sqlite { op, source }
+}
+
+fn enc<T: Versioned>(what: &'static str, v: &T) -> Result<Vec<u8>, StoreError> {
+    codec::encode_versioned(v).map_err(|source| StoreError::Encode { what, source })
+}
+
+fn dec<T: Versioned>(what: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
+    codec::decode_versioned(bytes).map_err(|source| StoreError::Decode { what, source })
+}
+
+fn to_i64(what: &str, v: u64) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::Corrupt {
+        what: format!("{what} {v} does not fit in SQLite's integer range"),
+    })
+}
+
+fn to_u64(what: &str, v: i64) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt {
+        what: format!("negative {what} {v}"),
+    })
+}
+
+/// Where a committed transaction is, and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxLocation {
+    /// The block height.
+    pub height: u64,
+    /// The position in the block.
+    pub position: u64,
+    /// Its receipt.
+    pub receipt: TxReceipt,
+}
+
+/// The main chain on disk.
+#[derive(Debug)]
+pub struct ChainStore {
+    conn: Connection,
+}
+
+impl ChainStore {
+    /// Opens (creating if needed) the store at `path`; an existing store resumes.
+    pub fn open(path: &Path) -> Result<ChainStore, StoreError> {
+        let conn = Connection::open(path).map_err(sql("open"))?;
+        ChainStore::init(conn, true)
+    }
+
+    /// A store in memory, for tests and tools.
+    pub fn open_in_memory() -> Result<ChainStore, StoreError> {
+        let conn = Connection::open_in_memory().map_err(sql("open"))?;
+        ChainStore::init(conn, false)
+    }
+
+    fn init(conn: Connection, wal: bool) -> Result<ChainStore, StoreError> {
+        if wal {
+            let mode: String = conn
+                .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+                .map_err(sql("set journal_mode"))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                return Err(StoreError::Corrupt {
+                    what: format!("cannot switch to WAL journal mode (got {mode})"),
+                });
+            }
+        }
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(sql("set synchronous"))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(sql("set busy_timeout"))?;
+        conn.execute_batch(SCHEMA).map_err(sql("create schema"))?;
+        let found: Option<i64> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql("read schema version"))?;
+        match found {
+            None => {
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
+                    params![SCHEMA_VERSION],
+                )
+                .map_err(sql("write schema version"))?;
+            }
+            Some(SCHEMA_VERSION) => {}
+            Some(found) => {
+                return Err(StoreError::SchemaVersion {
+                    found,
+                    supported: SCHEMA_VERSION,
+                });
+            }
+        }
+        Ok(ChainStore { conn })
+    }
+
+    /// The head, `None` before genesis.
+    pub fn head(&self) -> Result<Option<ChainHead>, StoreError> {
+        read_head(&self.conn)
+    }
+
+    /// Returns the state on disk; on an empty store commits `genesis` first.
+    /// Refuses a store whose genesis block differs from `genesis`'s.
+    pub fn load_or_init(&mut self, genesis: &Genesis) -> Result<ChainState, StoreError> {
+        let (initial, block) = ChainState::genesis(genesis)?;
+        let configured = block.hash().map_err(ChainError::from)?;
+        match self.block_by_height(0)? {
+            None => {
+                self.commit_genesis(&block, &initial)?;
+                Ok(initial)
+            }
+            Some(stored) => {
+                let stored = stored.hash().map_err(ChainError::from)?;
+                if stored != configured {
+                    return Err(StoreError::GenesisMismatch { stored, configured });
+                }
+                self.load_state()
+            }
+        }
+    }
+
+    /// Writes the genesis block and every account of `state` (the genesis state).
+    pub fn commit_genesis(&mut self, block: &Block, state: &ChainState) -> Result<(), StoreError> {
+        let outcome = BlockOutcome {
+            receipts: Vec::new(),
+            changed_accounts: state.accounts().cloned().collect(),
+        };
+        self.commit_block_with_meta(block, &outcome, &[])
+    }
+
+    /// Writes `block`, its receipts, the accounts it changed and the new head atomically.
+    pub fn commit_block(
+        &mut self,
+        block: &Block,
+        outcome: &BlockOutcome,
+    ) -> Result<(), StoreError> {
+        self.commit_block_with_meta(block, outcome, &[])
+    }
+
+    /// [`commit_block`](Self::commit_block), also setting caller meta entries in
+    /// the same transaction (e.g. the last applied Raft log id).
+    pub fn commit_block_with_meta(
+        &mut self,
+        block: &Block,
+        outcome: &BlockOutcome,
+        meta: &[(&str, &[u8])],
+    ) -> Result<(), StoreError> {
+        for (key, _) in meta {
+            check_key(key)?;
+        }
+        if outcome.receipts.len() != block.transactions.len() {
+            return Err(StoreError::ReceiptMismatch {
+                receipts: outcome.receipts.len(),
+                transactions: block.transactions.len(),
+            });
+        }
+        let hash = block.hash().map_err(|source| StoreError::Encode {
+            what: "block",
+            source,
+        })?;
+        let height = block.header.height;
+        let head = ChainHead {
+            height,
+            hash,
+            timestamp: block.header.timestamp,
+        };
+        let tx = self.conn.transaction().map_err(sql("begin"))?;
+        let (expected_height, expected_parent) = match read_head(&tx)? {
+            None => (0, block.header.parent),
+            Some(h) => (h.height.saturating_add(1), h.hash),
+        };
+        if height != expected_height || block.header.parent != expected_parent {
+            return Err(StoreError::NotNext {
+                height,
+                hash,
+                expected_height,
+                expected_parent: if expected_height == 0 {
+                    Hash::ZERO
+                } else {
+                    expected_parent
+                },
+            });
+        }
+        let h = to_i64("height", height)?;
+        tx.execute(
+            "INSERT INTO blocks (height, hash, data) VALUES (?1, ?2, ?3)",
+            params![h, hash.as_bytes().as_slice(), enc("block", block)?],
+        )
+        .map_err(sql("insert block"))?;
+        {
+            let mut put = tx
+                .prepare_cached("INSERT OR REPLACE INTO accounts (address, data) VALUES (?1, ?2)")
+                .map_err(sql("prepare account write"))?;
+            for a in &outcome.changed_accounts {
+                put.execute(params![a.address.as_bytes().as_slice(), enc("account", a)?])
+                    .map_err(sql("write account"))?;
+            }
+            // A transaction applies at most once (its nonce), so an id already
+            // indexed as failed may later be indexed as applied, never the reverse.
+            let mut index = tx
+                .prepare_cached(
+                    "INSERT INTO tx_index (hash, height, position, ok, receipt)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT(hash) DO UPDATE SET
+                        height = excluded.height, position = excluded.position,
+                        ok = excluded.ok, receipt = excluded.receipt
+                     WHERE tx_index.ok = 0 AND excluded.ok = 1",
+                )
+                .map_err(sql("prepare index write"))?;
+            for (pos, r) in outcome.receipts.iter().enumerate() {
+                index
+                    .execute(params![
+                        r.tx.as_bytes().as_slice(),
+                        h,
+                        to_i64("position", pos as u64)?,
+                        r.is_ok(),
+                        enc("receipt", r)?
+                    ])
+                    .map_err(sql("write index"))?;
+            }
+            let mut put_meta = tx
+                .prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")
+                .map_err(sql("prepare meta write"))?;
+            put_meta
+                .execute(params!["head", enc("head", &head)?])
+                .map_err(sql("write head"))?;
+            for (key, value) in meta {
+                put_meta
+                    .execute(params![key, value])
+                    .map_err(sql("write meta"))?;
+            }
+        }
+        tx.commit().map_err(sql("commit"))
+    }
+
+    /// Rebuilds the state from disk (empty state before genesis).
+    pub fn load_state(&self) -> Result<ChainState, StoreError> {
+        let head = self.head()?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT address, data FROM accounts ORDER BY address")
+            .map_err(sql("prepare account scan"))?;
+        let mut rows = stmt.query([]).map_err(sql("scan accounts"))?;
+        let mut accounts = Vec::new();
+        while let Some(row) = rows.next().map_err(sql("scan accounts"))? {
+            let key: Vec<u8> = row.get(0).map_err(sql("scan accounts"))?;
+            let data: Vec<u8> = row.get(1).map_err(sql("scan accounts"))?;
+            let mut account: Account = dec("account", &data)?;
+            if key.as_slice() != account.address.as_bytes().as_slice() {
+                return Err(StoreError::Corrupt {
+                    what: format!(
+                        "account row {} holds account {}",
+                        hex::encode(&key),
+                        account.address
+                    ),
+                });
+            }
+            account.balances.normalize();
+            accounts.push(account);
+        }
+        Ok(ChainState::from_parts(accounts, head))
+    }
+
+    /// The account at `address`, if stored.
+    pub fn account(&self, address: &Address) -> Result<Option<Account>, StoreError> {
+        let data: Option<Vec<u8>> = self
+            .conn
+            .query_row(
+                "SELECT data FROM accounts WHERE address = ?1",
+                params![address.as_bytes().as_slice()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql("read account"))?;
+        data.map(|d| dec("account", &d)).transpose()
+    }
+
+    /// The block at `height`.
+    pub fn block_by_height(&self, height: u64) -> Result<Option<Block>, StoreError> {
+        let Ok(h) = i64::try_from(height) else {
+            return Ok(None);
+        };
+        let data: Option<Vec<u8>> = self
+            .conn
+            .query_row(
+                "SELECT data FROM blocks WHERE height = ?1",
+                params![h],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql("read block"))?;
+        data.map(|d| dec("block", &d)).transpose()
+    }
+
+    /// The block with hash `hash`.
+    pub fn block_by_hash(&self, hash: &Hash) -> Result<Option<Block>, StoreError> {
+        let data: Option<Vec<u8>> = self
+            .conn
+            .query_row(
+                "SELECT data FROM blocks WHERE hash = ?1",
+                params![hash.as_bytes().as_slice()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql("read block"))?;
+        data.map(|d| dec("block", &d)).transpose()
+    }
+
+    /// Where transaction `hash` was committed, with its receipt.
+    pub fn tx_location(&self, hash: &Hash) -> Result<Option<TxLocation>, StoreError> {
+        let row: Option<(i64, i64, Vec<u8>)> = self
+            .conn
+            .query_row(
+                "SELECT height, position, receipt FROM tx_index WHERE hash = ?1",
+                params![hash.as_bytes().as_slice()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(sql("read tx index"))?;
+        let Some((height, position, receipt)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(TxLocation {
+            height: to_u64("height", height)?,
+            position: to_u64("position", position)?,
+            receipt: dec("receipt", &receipt)?,
+        }))
+    }
+
+    /// A caller meta entry written by [`commit_block_with_meta`](Self::commit_block_with_meta).
+    pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        check_key(key)?;
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(sql("read meta"))
+    }
+}
+
+fn check_key(key: &str) -> Result<(), StoreError> {
+    if RESERVED_META.contains(&key) {
+        return Err(StoreError::ReservedKey {
+            key: key.to_string(),
+        });
+    }
+    Ok(())
+}
+
+fn read_head(conn: &Connection) -> Result<Option<ChainHead>, StoreError> {
+    let data: Option<Vec<u8>> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'head'", [], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(sql("read head"))?;
+    data.map(|d| dec("head", &d)).transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::testkit::*;
+    use crate::chain::{TxResult, produce_block};
+    use crate::types::Token;
+
+    /// Applies `txs` in a new block and commits it.
+    fn step(
+        store: &mut ChainStore,
+        s: &mut ChainState,
+        txs: Vec<crate::types::Transaction>,
+    ) -> Block {
+        let block = block_on(s, txs);
+        let out = s.apply_block(&block, &bps()).unwrap();
+        store.commit_block(&block, &out).unwrap();
+        block
+    }
+
+    #[test]
+    fn round_trip_and_resume_after_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chain.db");
+        let (b1, failed_tx, ok_tx, digest) = {
+            let mut store = ChainStore::open(&path).unwrap();
+            assert_eq!(store.head().unwrap(), None);
+            let mut s = store.load_or_init(&genesis()).unwrap();
+            assert_eq!(s, state());
+            let ok_tx = transfer(1, 2, 100, 0);
+            let failed_tx = transfer(2, 1, 1_000_000, 0);
+            let b1 = step(&mut store, &mut s, vec![ok_tx.clone(), failed_tx.clone()]);
+            step(&mut store, &mut s, vec![transfer(2, 6, 5, 0)]);
+            assert_eq!(store.load_state().unwrap(), s);
+            (b1, failed_tx, ok_tx, s.state_digest().unwrap())
+        };
+
+        // Reopen: the state, blocks and index are all there.
+        let mut store = ChainStore::open(&path).unwrap();
+        let mut s = store.load_or_init(&genesis()).unwrap();
+        assert_eq!(s.state_digest().unwrap(), digest);
+        let head = store.head().unwrap().unwrap();
+        assert_eq!(head.height, 2);
+        assert_eq!(s.head(), Some(head));
+        assert_eq!(s.balances(&addr(6)).get(Token::Particle), 5);
+        assert_eq!(store.block_by_height(1).unwrap().unwrap(), b1);
+        assert_eq!(
+            store.block_by_hash(&b1.hash().unwrap()).unwrap().unwrap(),
+            b1
+        );
+        assert!(store.block_by_height(3).unwrap().is_none());
+        assert!(store.block_by_height(u64::MAX).unwrap().is_none());
+        assert!(store.block_by_hash(&Hash::ZERO).unwrap().is_none());
+        assert_eq!(
+            store.block_by_height(0).unwrap().unwrap(),
+            ChainState::genesis(&genesis()).unwrap().1
+        );
+        let ok = store.tx_location(&ok_tx.hash().unwrap()).unwrap().unwrap();
+        assert_eq!((ok.height, ok.position), (1, 0));
+        assert!(ok.receipt.is_ok());
+        let failed = store
+            .tx_location(&failed_tx.hash().unwrap())
+            .unwrap()
+            .unwrap();
+        assert_eq!((failed.height, failed.position), (1, 1));
+        assert!(
+            matches!(&failed.receipt.result, TxResult::Failed { reason, .. } if reason.contains("insufficient"))
+        );
+        assert!(store.tx_location(&Hash::ZERO).unwrap().is_none());
+        assert_eq!(
+            store
+                .account(&addr(6))
+                .unwrap()
+                .unwrap()
+                .balances
+                .get(Token::Particle),
+            5
+        );
+        assert!(store.account(&addr(42)).unwrap().is_none());
+
+        // The resumed node carries on where it stopped.
+        let block = produce_block(&s, &[transfer(1, 2, 1, 1)], 9_999, &bp_key(), bp_id()).unwrap();
+        let out = s.apply_block(&block, &bps()).unwrap();
+        store.commit_block(&block, &out).unwrap();
+        assert_eq!(store.head().unwrap().unwrap().height, 3);
+        assert_eq!(store.load_state().unwrap(), s);
+    }
+
+    #[test]
+    fn a_block_that_does_not_extend_the_head_is_refused_atomically() {
+        let mut store = ChainStore::open_in_memory().unwrap();
+        let mut s = store.load_or_init(&genesis()).unwrap();
+        let before = store.load_state().unwrap();
+        let mut other = s.clone();
+        let b1 = block_on(&s, vec![transfer(1, 2, 1, 0)]);
+        let out = other.apply_block(&b1, &bps()).unwrap();
+        // Height 2 on a store at height 0.
+        let b2 = block_on(&other, vec![]);
+        let out2 = other.clone().apply_block(&b2, &bps()).unwrap();
+        let err = store.commit_block(&b2, &out2).unwrap_err();
+        assert!(
+            matches!(err, StoreError::NotNext { height: 2, .. }),
+            "{err}"
+        );
+        assert_eq!(store.load_state().unwrap(), before);
+        // Receipts that do not match the block.
+        let bad = BlockOutcome {
+            receipts: vec![],
+            changed_accounts: vec![],
+        };
+        assert!(matches!(
+            store.commit_block(&b1, &bad),
+            Err(StoreError::ReceiptMismatch { .. })
+        ));
+        assert_eq!(store.load_state().unwrap(), before);
+        // The right block goes in once, not twice.
+        store.commit_block(&b1, &out).unwrap();
+        assert!(store.commit_block(&b1, &out).is_err());
+        s.apply_block(&b1, &bps()).unwrap();
+        assert_eq!(store.load_state().unwrap(), s);
+    }
+
+    #[test]
+    fn another_genesis_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chain.db");
+        ChainStore::open(&path)
+            .unwrap()
+            .load_or_init(&genesis())
+            .unwrap();
+        let mut g = genesis();
+        g.timestamp += 1;
+        let err = ChainStore::open(&path)
+            .unwrap()
+            .load_or_init(&g)
+            .unwrap_err();
+        assert!(matches!(err, StoreError::GenesisMismatch { .. }), "{err}");
+        assert_eq!(err.code(), ErrorCode::InvalidGenesis);
+        assert!(
+            err.to_string().contains("different") || err.to_string().contains("changed genesis"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn meta_entries_commit_with_the_block() {
+        let mut store = ChainStore::open_in_memory().unwrap();
+        let mut s = store.load_or_init(&genesis()).unwrap();
+        let b1 = block_on(&s, vec![]);
+        let out = s.apply_block(&b1, &bps()).unwrap();
+        store
+            .commit_block_with_meta(&b1, &out, &[("raft_applied", b"7".as_slice())])
+            .unwrap();
+        assert_eq!(store.meta("raft_applied").unwrap(), Some(b"7".to_vec()));
+        assert_eq!(store.meta("missing").unwrap(), None);
+        assert!(matches!(
+            store.meta("head"),
+            Err(StoreError::ReservedKey { .. })
+        ));
+        let b2 = block_on(&s, vec![]);
+        let out2 = s.clone().apply_block(&b2, &bps()).unwrap();
+        assert!(
+            store
+                .commit_block_with_meta(&b2, &out2, &[("schema_version", b"9".as_slice())])
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn a_later_success_replaces_an_indexed_failure() {
+        let mut store = ChainStore::open_in_memory().unwrap();
+        let mut s = store.load_or_init(&genesis()).unwrap();
+        // Bob cannot pay 15 yet: recorded as failed.
+        let pay = transfer(2, 5, 15, 0);
+        step(&mut store, &mut s, vec![pay.clone()]);
+        let first = store.tx_location(&pay.hash().unwrap()).unwrap().unwrap();
+        assert!(!first.receipt.is_ok());
+        // Funded, the same signed transaction applies in a later block.
+        step(&mut store, &mut s, vec![transfer(1, 2, 10, 0), pay.clone()]);
+        let second = store.tx_location(&pay.hash().unwrap()).unwrap().unwrap();
+        assert!(second.receipt.is_ok());
+        assert_eq!((second.height, second.position), (2, 1));
+        // A replay of an applied transaction fails but does not hide the success.
+        step(&mut store, &mut s, vec![pay.clone()]);
+        let third = store.tx_location(&pay.hash().unwrap()).unwrap().unwrap();
+        assert_eq!(third, second);
+    }
+
+    #[test]
+    fn corrupt_rows_and_newer_schemas_are_errors_not_panics() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chain.db");
+        {
+            let mut store = ChainStore::open(&path).unwrap();
+            store.load_or_init(&genesis()).unwrap();
+        }
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute("UPDATE accounts SET data = x'0100ff'", [])
+                .unwrap();
+        }
+        let store = ChainStore::open(&path).unwrap();
+        let err = store.load_state().unwrap_err();
+        assert_eq!(err.code(), ErrorCode::StorageCorrupt, "{err}");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute("UPDATE meta SET value = 2 WHERE key = 'schema_version'", [])
+                .unwrap();
+        }
+        let err = ChainStore::open(&path).unwrap_err();
+        assert!(
+            matches!(err, StoreError::SchemaVersion { found: 2, .. }),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,154 @@
+//! Raft messages as bytes: the transport-independent half of the Raft RPC
+//! service. A node registers each of its groups in a [`GroupRegistry`]; the
+//! server side hands incoming [`RaftMessage`]s to it, and it decodes them,
+//! calls the group's `openraft::Raft`, and encodes the answer.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+
+use openraft::error::{InstallSnapshotError, RaftError};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use openraft::{Raft, RaftTypeConfig};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use super::types::GroupId;
+use crate::codec::{self, CodecError, Versioned};
+
+/// Which Raft RPC a message carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RaftRpcKind {
+    /// Log replication and heartbeats.
+    AppendEntries,
+    /// Leader election.
+    Vote,
+    /// A chunk of a snapshot.
+    InstallSnapshot,
+}
+
+/// One Raft RPC for one group; the payload is the codec encoding of openraft's request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RaftMessage {
+    /// The group the message is for.
+    pub group: GroupId,
+    /// Which RPC.
+    pub kind: RaftRpcKind,
+    /// The encoded openraft request.
+    pub payload: Vec<u8>,
+}
+
+impl Versioned for RaftMessage {
+    const KIND: &'static str = "raft message";
+    const VERSION: u16 = 1;
+}
+
+/// Why a Raft message could not be delivered to its group.
+#[derive(Debug, thiserror::Error)]
+pub enum RaftRpcError {
+    /// This node hosts no such group (not yet created, or dropped).
+    #[error("this node does not serve raft group {0}")]
+    UnknownGroup(GroupId),
+    /// The request or response did not decode.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+}
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A group that can answer Raft RPCs given as bytes.
+pub trait RaftGroupHandler: Send + Sync + 'static {
+    /// Decodes `payload` as a `kind` request, runs it, and returns the encoded result.
+    fn handle(
+        &self,
+        kind: RaftRpcKind,
+        payload: Vec<u8>,
+    ) -> BoxFuture<'_, Result<Vec<u8>, RaftRpcError>>;
+}
+
+impl<C> RaftGroupHandler for Raft<C>
+where
+    C: RaftTypeConfig<SnapshotData = std::io::Cursor<Vec<u8>>>,
+    AppendEntriesRequest<C>: DeserializeOwned,
+    AppendEntriesResponse<C::NodeId>: Serialize,
+    InstallSnapshotRequest<C>: DeserializeOwned,
+    InstallSnapshotResponse<C::NodeId>: Serialize,
+    VoteRequest<C::NodeId>: DeserializeOwned,
+    VoteResponse<C::NodeId>: Serialize,
+    RaftError<C::NodeId>: Serialize,
+    RaftError<C::NodeId, InstallSnapshotError>: Serialize,
+{
+    fn handle(
+        &self,
+        kind: RaftRpcKind,
+        payload: Vec<u8>,
+    ) -> BoxFuture<'_, Result<Vec<u8>, RaftRpcError>> {
+        Box::pin(async move {
+            let out = match kind {
+                RaftRpcKind::AppendEntries => {
+                    let req: AppendEntriesRequest<C> = codec::decode(&payload)?;
+                    codec::encode(&self.append_entries(req).await)?
+                }
+                RaftRpcKind::Vote => {
+                    let req: VoteRequest<C::NodeId> = codec::decode(&payload)?;
+                    codec::encode(&self.vote(req).await)?
+                }
+                RaftRpcKind::InstallSnapshot => {
+                    let req: InstallSnapshotRequest<C> = codec::decode(&payload)?;
+                    codec::encode(&self.install_snapshot(req).await)?
+                }
+            };
+            Ok(out)
+        })
+    }
+}
+
+/// The Raft groups one node hosts, by [`GroupId`]; shared by its RPC server.
+#[derive(Clone, Default)]
+pub struct GroupRegistry {
+    groups: Arc<RwLock<HashMap<GroupId, Arc<dyn RaftGroupHandler>>>>,
+}
+
+impl GroupRegistry {
+    /// An empty registry.
+    pub fn new() -> GroupRegistry {
+        GroupRegistry::default()
+    }
+
+    /// Adds or replaces the handler for `group`.
+    pub fn insert(&self, group: GroupId, handler: Arc<dyn RaftGroupHandler>) {
+        let mut g = self.groups.write().unwrap_or_else(|p| p.into_inner());
+        g.insert(group, handler);
+    }
+
+    /// Removes `group`; later messages for it get [`RaftRpcError::UnknownGroup`].
+    pub fn remove(&self, group: &GroupId) {
+        let mut g = self.groups.write().unwrap_or_else(|p| p.into_inner());
+        g.remove(group);
+    }
+
+    /// Number of groups hosted.
+    pub fn len(&self) -> usize {
+        self.groups.read().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Whether no group is hosted.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Delivers one message to its group and returns the encoded answer.
+    pub async fn dispatch(&self, msg: RaftMessage) -> Result<Vec<u8>, RaftRpcError> {
+        let handler = {
+            let g = self.groups.read().unwrap_or_else(|p| p.into_inner());
+            g.get(&msg.group).cloned()
+        };
+        match handler {
+            Some(h) => h.handle(msg.kind, msg.payload).await,
+            None => Err(RaftRpcError::UnknownGroup(msg.group)),
+        }
+    }
+}
