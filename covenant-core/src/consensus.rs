@@ -6,9 +6,12 @@
 //! the network layer except through the Raft RPC service.
 
 pub mod log_store;
+pub mod main_chain;
+pub mod network;
 pub mod rpc;
 pub mod types;
 
 pub use log_store::{LogStore, LogStoreError};
+pub use network::{RaftNetwork, RaftRpc};
 pub use rpc::{GroupRegistry, RaftMessage, RaftRpcError, RaftRpcKind};
 pub use types::{GroupId, RaftPeer, raft_id};

@@ -8,9 +8,7 @@
 
 pub mod keyfile;
 
-pub use keyfile::{
-    KeyFileError, decode_key_file, encode_key_file, read_key_file, write_key_file,
-};
+pub use keyfile::{KeyFileError, decode_key_file, encode_key_file, read_key_file, write_key_file};
 
 use std::fmt;
 

@@ -23,6 +23,8 @@ pub enum ErrorCode {
     Config = 1003,
     /// The operation was cancelled before it finished.
     Cancelled = 1004,
+    /// The thing asked for (a block, a transaction, a group) does not exist here.
+    NotFound = 1005,
     /// Bytes could not be encoded or decoded.
     Codec = 2000,
     /// A format version this build does not understand.
@@ -71,6 +73,10 @@ pub enum ErrorCode {
     Storage = 5000,
     /// Stored data is inconsistent or was written by an incompatible build.
     StorageCorrupt = 5001,
+    /// This node is not the Raft leader; the error's leader hint says who is.
+    NotLeader = 5100,
+    /// Too few members of a replicated group are reachable to commit.
+    NoQuorum = 5101,
     /// A socket could not be bound or connected.
     Network = 6000,
     /// A network operation did not finish within its deadline.

@@ -5,6 +5,7 @@
 //! configuration, [`crypto`] owns keys, signatures, addresses and node ids.
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod api;
 pub mod chain;
 pub mod codec;
 pub mod config;

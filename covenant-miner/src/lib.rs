@@ -1,10 +1,17 @@
 //! `covenant-miner`: the node processes of Covenant.
 //!
-//! It will hold the block producer (`cqld`, main chain on openraft) and the
-//! miner (`cql-minerd`, replicated SQLite databases); the binaries stay thin
-//! and call into this library so tests and the quickstart can start whole
-//! networks in-process. Identity, codec and transport come from
-//! [`covenant_core`].
+//! - [`bp`]: a block producer (`cqld`): one member of the main chain's Raft
+//!   group, serving the chain API, the node directory and Raft traffic.
+//!
+//! The miner (`cql-minerd`, replicated SQLite databases) comes next. The
+//! binaries stay thin and call into this library, so tests and the
+//! quickstart can start whole networks in-process.
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod args;
+pub mod bp;
+pub mod error;
+pub mod logging;
+
 pub use covenant_core as core;
+pub use error::{MinerError, Result};

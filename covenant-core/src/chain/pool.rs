@@ -71,6 +71,18 @@ impl TxPool {
         }
     }
 
+    /// The next nonce `sender` should use: the chain's next nonce advanced
+    /// past the sender's consecutive transactions already waiting here.
+    pub fn next_nonce(&self, sender: &Address, chain_next: u64) -> u64 {
+        let mut next = chain_next;
+        if let Some(waiting) = self.by_sender.get(sender) {
+            while waiting.contains_key(&next) {
+                next += 1;
+            }
+        }
+        next
+    }
+
     /// Number of transactions held.
     pub fn len(&self) -> usize {
         self.entries.len()

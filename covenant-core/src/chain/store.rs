@@ -401,6 +401,37 @@ impl ChainStore {
         tx.commit().map_err(sql("commit"))
     }
 
+    /// Sets caller meta entries atomically (e.g. consensus progress for an
+    /// entry that carried no block).
+    pub fn put_meta(&mut self, meta: &[(&str, &[u8])]) -> Result<(), StoreError> {
+        for (key, _) in meta {
+            check_key(key)?;
+        }
+        let tx = self.conn.transaction().map_err(sql("begin"))?;
+        {
+            let mut put = tx
+                .prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")
+                .map_err(sql("prepare meta write"))?;
+            for (key, value) in meta {
+                put.execute(params![key, value])
+                    .map_err(sql("write meta"))?;
+            }
+        }
+        tx.commit().map_err(sql("commit"))
+    }
+
+    /// Deletes every block, account, index entry and caller meta entry, so a
+    /// snapshot can be installed from scratch.
+    pub fn reset(&mut self) -> Result<(), StoreError> {
+        let tx = self.conn.transaction().map_err(sql("begin"))?;
+        tx.execute_batch(
+            "DELETE FROM blocks; DELETE FROM accounts; DELETE FROM tx_index;
+             DELETE FROM meta WHERE key <> 'schema_version';",
+        )
+        .map_err(sql("reset"))?;
+        tx.commit().map_err(sql("commit"))
+    }
+
     /// Rebuilds the state from disk (empty state before genesis).
     pub fn load_state(&self) -> Result<ChainState, StoreError> {
         let head = self.head()?;

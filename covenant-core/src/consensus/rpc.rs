@@ -16,8 +16,9 @@ use openraft::raft::{
 use openraft::{Raft, RaftTypeConfig};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use super::types::GroupId;
+use super::types::{GroupId, RaftPeer};
 use crate::codec::{self, CodecError, Versioned};
+use crate::crypto::NodeId;
 
 /// Which Raft RPC a message carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +53,14 @@ pub enum RaftRpcError {
     /// This node hosts no such group (not yet created, or dropped).
     #[error("this node does not serve raft group {0}")]
     UnknownGroup(GroupId),
+    /// The sender is not a member of the group it wrote to.
+    #[error("node {sender} is not a member of raft group {group}")]
+    NotMember {
+        /// The group.
+        group: GroupId,
+        /// The verified sender.
+        sender: NodeId,
+    },
     /// The request or response did not decode.
     #[error(transparent)]
     Codec(#[from] CodecError),
@@ -61,6 +70,9 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// A group that can answer Raft RPCs given as bytes.
 pub trait RaftGroupHandler: Send + Sync + 'static {
+    /// Whether `node` is a voter or learner of this group (only members may send Raft traffic).
+    fn is_member(&self, node: &NodeId) -> bool;
+
     /// Decodes `payload` as a `kind` request, runs it, and returns the encoded result.
     fn handle(
         &self,
@@ -71,7 +83,7 @@ pub trait RaftGroupHandler: Send + Sync + 'static {
 
 impl<C> RaftGroupHandler for Raft<C>
 where
-    C: RaftTypeConfig<SnapshotData = std::io::Cursor<Vec<u8>>>,
+    C: RaftTypeConfig<Node = RaftPeer, SnapshotData = std::io::Cursor<Vec<u8>>>,
     AppendEntriesRequest<C>: DeserializeOwned,
     AppendEntriesResponse<C::NodeId>: Serialize,
     InstallSnapshotRequest<C>: DeserializeOwned,
@@ -81,6 +93,15 @@ where
     RaftError<C::NodeId>: Serialize,
     RaftError<C::NodeId, InstallSnapshotError>: Serialize,
 {
+    fn is_member(&self, node: &NodeId) -> bool {
+        let metrics = self.metrics();
+        let m = metrics.borrow();
+        m.membership_config
+            .membership()
+            .nodes()
+            .any(|(_, peer)| peer.node_id == *node)
+    }
+
     fn handle(
         &self,
         kind: RaftRpcKind,
@@ -140,15 +161,26 @@ impl GroupRegistry {
         self.len() == 0
     }
 
-    /// Delivers one message to its group and returns the encoded answer.
-    pub async fn dispatch(&self, msg: RaftMessage) -> Result<Vec<u8>, RaftRpcError> {
+    /// Delivers one message from the verified `sender` to its group and
+    /// returns the encoded answer; senders outside the group are refused.
+    pub async fn dispatch(
+        &self,
+        sender: NodeId,
+        msg: RaftMessage,
+    ) -> Result<Vec<u8>, RaftRpcError> {
         let handler = {
             let g = self.groups.read().unwrap_or_else(|p| p.into_inner());
             g.get(&msg.group).cloned()
         };
-        match handler {
-            Some(h) => h.handle(msg.kind, msg.payload).await,
-            None => Err(RaftRpcError::UnknownGroup(msg.group)),
+        let Some(h) = handler else {
+            return Err(RaftRpcError::UnknownGroup(msg.group));
+        };
+        if !h.is_member(&sender) {
+            return Err(RaftRpcError::NotMember {
+                group: msg.group,
+                sender,
+            });
         }
+        h.handle(msg.kind, msg.payload).await
     }
 }

@@ -1,0 +1,188 @@
+//! Raft over Covenant's TLS RPC: one `raft.message` method carries every
+//! group's AppendEntries, Vote and InstallSnapshot, keyed by [`GroupId`], so
+//! a miner with many databases uses one listener and one connection per peer.
+//!
+//! Client half: [`RaftNetwork`] implements openraft's `RaftNetworkFactory`
+//! over a shared [`Pool`]. Server half: [`mount`] registers the method on a
+//! [`Router`] and hands messages to the node's [`GroupRegistry`], which
+//! refuses senders that are not members of the group.
+
+use std::marker::PhantomData;
+
+use openraft::RaftTypeConfig;
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
+use openraft::network::{RPCOption, RaftNetwork as OpenraftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use serde::{Serialize, de::DeserializeOwned};
+
+use super::rpc::{GroupRegistry, RaftMessage, RaftRpcError, RaftRpcKind};
+use super::types::{GroupId, RaftPeer};
+use crate::codec;
+use crate::crypto::NodeId;
+use crate::error::ErrorCode;
+use crate::net::{Method, NetError, Pool, Router, RpcError};
+
+/// The one RPC method that carries Raft traffic for every group.
+pub struct RaftRpc;
+
+impl Method for RaftRpc {
+    const NAME: &'static str = "raft.message";
+    type Request = RaftMessage;
+    type Response = Vec<u8>;
+}
+
+/// Serves [`RaftRpc`] on `router`, delivering messages to `registry`.
+pub fn mount(router: &mut Router, registry: GroupRegistry) -> Result<(), NetError> {
+    router.register::<RaftRpc, _, _>(move |peer, msg| {
+        let registry = registry.clone();
+        async move {
+            registry
+                .dispatch(peer.node_id, msg)
+                .await
+                .map_err(|e| match e {
+                    RaftRpcError::UnknownGroup(_) => {
+                        RpcError::new(ErrorCode::NotFound, e.to_string()).with_retryable(true)
+                    }
+                    RaftRpcError::NotMember { .. } => {
+                        RpcError::new(ErrorCode::PermissionDenied, e.to_string())
+                    }
+                    RaftRpcError::Codec(_) => RpcError::new(ErrorCode::BadRequest, e.to_string()),
+                })
+        }
+    })?;
+    Ok(())
+}
+
+/// Creates per-peer Raft clients for one group over a shared connection pool.
+pub struct RaftNetwork<C> {
+    group: GroupId,
+    pool: Pool,
+    _config: PhantomData<fn() -> C>,
+}
+
+impl<C> RaftNetwork<C> {
+    /// Clients for `group`, dialling through `pool`.
+    pub fn new(group: GroupId, pool: Pool) -> RaftNetwork<C> {
+        RaftNetwork {
+            group,
+            pool,
+            _config: PhantomData,
+        }
+    }
+}
+
+/// The Raft client for one peer of one group.
+pub struct RaftPeerClient<C: RaftTypeConfig> {
+    group: GroupId,
+    pool: Pool,
+    target: C::NodeId,
+    peer: NodeId,
+}
+
+impl<C> RaftNetworkFactory<C> for RaftNetwork<C>
+where
+    C: RaftTypeConfig<Node = RaftPeer, SnapshotData = std::io::Cursor<Vec<u8>>>,
+    AppendEntriesRequest<C>: Serialize,
+    InstallSnapshotRequest<C>: Serialize,
+    VoteRequest<C::NodeId>: Serialize,
+    AppendEntriesResponse<C::NodeId>: DeserializeOwned,
+    InstallSnapshotResponse<C::NodeId>: DeserializeOwned,
+    VoteResponse<C::NodeId>: DeserializeOwned,
+    RaftError<C::NodeId>: DeserializeOwned,
+    RaftError<C::NodeId, InstallSnapshotError>: DeserializeOwned,
+{
+    type Network = RaftPeerClient<C>;
+
+    async fn new_client(&mut self, target: C::NodeId, node: &RaftPeer) -> Self::Network {
+        self.pool.set_address(node.node_id, node.addr.clone());
+        RaftPeerClient {
+            group: self.group,
+            pool: self.pool.clone(),
+            target,
+            peer: node.node_id,
+        }
+    }
+}
+
+impl<C> RaftPeerClient<C>
+where
+    C: RaftTypeConfig<Node = RaftPeer>,
+{
+    async fn send<Req, Resp, E>(
+        &self,
+        kind: RaftRpcKind,
+        req: &Req,
+        option: &RPCOption,
+    ) -> Result<Resp, RPCError<C::NodeId, RaftPeer, RaftError<C::NodeId, E>>>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+        RaftError<C::NodeId, E>: DeserializeOwned,
+    {
+        let payload = codec::encode(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let msg = RaftMessage {
+            group: self.group,
+            kind,
+            payload,
+        };
+        let bytes = self
+            .pool
+            .call::<RaftRpc>(self.peer, &msg, option.hard_ttl())
+            .await
+            .map_err(|e| match e {
+                NetError::Timeout { .. } => RPCError::Unreachable(Unreachable::new(&e)),
+                e if e.retryable() => RPCError::Unreachable(Unreachable::new(&e)),
+                e => RPCError::Network(NetworkError::new(&e)),
+            })?;
+        let result: Result<Resp, RaftError<C::NodeId, E>> =
+            codec::decode(&bytes).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target.clone(), e)))
+    }
+}
+
+impl<C> OpenraftNetwork<C> for RaftPeerClient<C>
+where
+    C: RaftTypeConfig<Node = RaftPeer, SnapshotData = std::io::Cursor<Vec<u8>>>,
+    AppendEntriesRequest<C>: Serialize,
+    InstallSnapshotRequest<C>: Serialize,
+    VoteRequest<C::NodeId>: Serialize,
+    AppendEntriesResponse<C::NodeId>: DeserializeOwned,
+    InstallSnapshotResponse<C::NodeId>: DeserializeOwned,
+    VoteResponse<C::NodeId>: DeserializeOwned,
+    RaftError<C::NodeId>: DeserializeOwned,
+    RaftError<C::NodeId, InstallSnapshotError>: DeserializeOwned,
+{
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<C>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<C::NodeId>, RPCError<C::NodeId, RaftPeer, RaftError<C::NodeId>>>
+    {
+        self.send(RaftRpcKind::AppendEntries, &rpc, &option).await
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<C>,
+        option: RPCOption,
+    ) -> Result<
+        InstallSnapshotResponse<C::NodeId>,
+        RPCError<C::NodeId, RaftPeer, RaftError<C::NodeId, InstallSnapshotError>>,
+    > {
+        self.send(RaftRpcKind::InstallSnapshot, &rpc, &option).await
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<C::NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<C::NodeId>, RPCError<C::NodeId, RaftPeer, RaftError<C::NodeId>>> {
+        self.send(RaftRpcKind::Vote, &rpc, &option).await
+    }
+}
