@@ -13,6 +13,9 @@ mod generate;
 mod idminer;
 mod progress;
 mod prompt;
+mod testnet;
+mod transfer;
+mod wallet;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -23,6 +26,8 @@ use covenant_core::config::CONFIG_FILE_NAME;
 use covenant_core::pow::PowResult;
 
 pub use args::normalize_args;
+
+use crate::{Client, ClientOptions};
 pub use error::CliError;
 
 /// `cql`'s command line.
@@ -57,6 +62,12 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Mine a harder node id for the existing key and update the config
     Idminer(idminer::IdminerArgs),
+    /// Show this account's wallet address and balances
+    Wallet(wallet::WalletArgs),
+    /// Send tokens to a wallet
+    Transfer(transfer::TransferArgs),
+    /// Write and run a local testnet (block producers and a funded super client)
+    Testnet(testnet::TestnetArgs),
     /// Print the version
     Version,
 }
@@ -77,6 +88,9 @@ where
     match &cli.command {
         Command::Generate(args) => generate::run(args, &cli.global, out),
         Command::Idminer(args) => idminer::run(args, &cli.global, out),
+        Command::Wallet(args) => wallet::run(args, &cli.global, out),
+        Command::Transfer(args) => transfer::run(args, &cli.global, out),
+        Command::Testnet(args) => testnet::run(args, &cli.global, out),
         Command::Version => print_version(out),
     }
 }
@@ -114,6 +128,40 @@ fn config_path(given: Option<&Path>) -> Result<PathBuf, CliError> {
         Some(p) => Ok(p.to_path_buf()),
         None => Ok(home_path(".cql", "-config")?.join(CONFIG_FILE_NAME)),
     }
+}
+
+/// A runtime for the network commands (one thread: `cql` waits on one thing at a time).
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)
+}
+
+/// The client of the `-config` file (default `~/.cql/config.yaml`), its key
+/// opened with the master key from `-password` / `-with-password`.
+fn open_client(config: Option<&Path>, global: &GlobalArgs) -> Result<Client, CliError> {
+    open_client_with(config, global, ClientOptions::default())
+}
+
+/// [`open_client`] with explicit options.
+fn open_client_with(
+    config: Option<&Path>,
+    global: &GlobalArgs,
+    options: ClientOptions,
+) -> Result<Client, CliError> {
+    let path = config_path(config)?;
+    let master = prompt::master_key(
+        global.password.as_deref(),
+        global.with_password,
+        "private.key",
+        false,
+    )?;
+    Ok(Client::from_config_file_with(
+        &path,
+        master.as_bytes(),
+        options,
+    )?)
 }
 
 #[cfg(test)]

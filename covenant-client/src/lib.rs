@@ -1,7 +1,20 @@
-//! `covenant-client`: what apps `cargo add` to use a Covenant database, and
+//! `covenant-client`: what apps `cargo add` to use a Covenant network, and
 //! the library behind the `cql` command line.
+//!
+//! [`Client`] is one account's connection to the block producers: balances,
+//! nonces, transfers and other transactions, following them until confirmed.
+//! Modules stay private; the public surface is re-exported here.
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod cli;
+mod client;
+mod error;
 
+pub use client::{Client, ClientOptions};
 pub use covenant_core as core;
+pub use covenant_core::api::chain::{ChainInfo, TxStatus};
+pub use covenant_core::chain::TxResult;
+pub use covenant_core::crypto::{Address, NodeId};
+pub use covenant_core::hash::Hash;
+pub use covenant_core::types::{Account, Token, Transaction, TxBody, TxPayload, TxState};
+pub use error::ClientError;

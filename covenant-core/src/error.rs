@@ -69,6 +69,48 @@ pub enum ErrorCode {
     UnknownProducer = 3101,
     /// The genesis configuration is invalid or does not match the stored chain.
     InvalidGenesis = 3102,
+    /// The database does not exist on the main chain (never created, or dropped).
+    UnknownDatabase = 3200,
+    /// Too few providers match a `CreateDatabase` (node count, targets, price, resources).
+    NotEnoughMiners = 3201,
+    /// Only a Super user of the database may do this.
+    NotSuperUser = 3202,
+    /// The change would leave a database without a Super user.
+    LastSuperUser = 3203,
+    /// A `ProvideService` deposit below `MinProviderDeposit`.
+    DepositTooLow = 3204,
+    /// Only a miner of the database may bill its users.
+    NotDatabaseMiner = 3205,
+    /// A billing period that is not after the last one billed.
+    StaleBillingPeriod = 3206,
+    /// The account is not a user of the database.
+    NotDatabaseUser = 3207,
+    /// A payment in another token than the one the database is paid in.
+    TokenMismatch = 3208,
+    /// A database with this id exists or existed.
+    DatabaseExists = 3209,
+    /// A gas price below the chain's floor.
+    GasPriceTooLow = 3210,
+    /// SQLite rejected or failed a statement (syntax, constraint, missing table, ...).
+    SqlExecution = 4000,
+    /// The database was busy; the same request may succeed later.
+    SqlBusy = 4001,
+    /// A read request held a statement that writes.
+    SqlReadOnly = 4002,
+    /// A write would give different results on different replicas.
+    SqlNonDeterministic = 4003,
+    /// A statement the executor never runs (transaction control, ATTACH, file PRAGMAs, ...).
+    SqlNotAllowed = 4004,
+    /// Arguments do not match the statements' parameters.
+    SqlArguments = 4005,
+    /// The request holds no SQL statement.
+    SqlEmpty = 4006,
+    /// The result exceeds the row or size limit.
+    SqlLimit = 4007,
+    /// A statement ran past its time limit (reads) or step budget (writes).
+    SqlTimeout = 4008,
+    /// A database block fails verification.
+    InvalidSqlBlock = 4900,
     /// Durable storage (a log, a chain store) failed or is unreadable.
     Storage = 5000,
     /// Stored data is inconsistent or was written by an incompatible build.
@@ -99,6 +141,8 @@ pub enum ErrorCode {
     Unauthenticated = 7000,
     /// The authenticated caller may not do this.
     PermissionDenied = 7001,
+    /// A signed request's timestamp is too far from the server's clock.
+    StaleRequest = 7002,
 }
 
 impl ErrorCode {
@@ -150,6 +194,12 @@ pub enum Error {
     /// A transport, RPC or directory operation failed.
     #[error(transparent)]
     Net(#[from] crate::net::NetError),
+    /// The metrics listener could not start.
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
+    /// A database query was refused or failed.
+    #[error(transparent)]
+    Sql(#[from] crate::sqlchain::executor::SqlError),
 }
 
 impl Error {
@@ -167,6 +217,8 @@ impl Error {
             Error::LogStore(e) => e.code(),
             Error::Config(e) => e.code(),
             Error::Net(e) => e.code(),
+            Error::Metrics(e) => e.code(),
+            Error::Sql(e) => e.code(),
         }
     }
 
@@ -174,6 +226,7 @@ impl Error {
     pub fn retryable(&self) -> bool {
         match self {
             Error::Net(e) => e.retryable(),
+            Error::Sql(e) => e.retryable(),
             _ => false,
         }
     }

@@ -29,6 +29,8 @@ pub enum Tag {
     Request,
     /// A query response digest.
     Response,
+    /// One request entry of a SQL-chain block (request, response, stamp).
+    SqlEntry,
     /// An interior node of a merkle tree.
     MerkleNode,
     /// A leaf of a merkle tree.
@@ -56,6 +58,7 @@ impl Tag {
             Tag::SqlBlock => b"covenant/sql-block/v1",
             Tag::Request => b"covenant/request/v1",
             Tag::Response => b"covenant/response/v1",
+            Tag::SqlEntry => b"covenant/sql-entry/v1",
             Tag::MerkleNode => b"covenant/merkle-node/v1",
             Tag::MerkleLeaf => b"covenant/merkle-leaf/v1",
             Tag::TlsBinding => b"covenant/tls-binding/v1",

@@ -14,8 +14,10 @@ pub mod crypto;
 pub mod error;
 pub mod hash;
 pub mod merkle;
+pub mod metrics;
 pub mod net;
 pub mod pow;
+pub mod sqlchain;
 pub mod types;
 
 pub use error::{Error, ErrorCode, Result};

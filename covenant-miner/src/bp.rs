@@ -103,6 +103,7 @@ pub fn genesis_of(config: &Config) -> Result<Genesis> {
             .iter()
             .map(|a| (a.address, a.balances.clone()))
             .collect(),
+        params: covenant_core::chain::ChainParams::new(config.min_provider_deposit),
     })
 }
 

@@ -25,6 +25,9 @@ pub enum MinerError {
     /// The Raft engine could not start.
     #[error("raft: {0}")]
     Raft(String),
+    /// A database replica could not be opened.
+    #[error("database: {0}")]
+    Database(String),
 }
 
 impl MinerError {
@@ -36,6 +39,7 @@ impl MinerError {
             MinerError::Net(e) => e.code(),
             MinerError::Store(e) => e.code(),
             MinerError::Raft(_) => ErrorCode::Internal,
+            MinerError::Database(_) => ErrorCode::Storage,
         }
     }
 }

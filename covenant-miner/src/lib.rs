@@ -12,6 +12,7 @@ pub mod args;
 pub mod bp;
 pub mod error;
 pub mod logging;
+pub mod signal;
 
 pub use covenant_core as core;
 pub use error::{MinerError, Result};

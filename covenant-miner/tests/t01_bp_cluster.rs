@@ -115,10 +115,10 @@ where
 async fn leader(net: &Net, among: &[NodeId]) -> NodeId {
     eventually("a leader", Duration::from_secs(20), || async {
         for bp in among {
-            if let Ok(info) = net.pool.call::<GetHead>(*bp, &(), T).await {
-                if let Some(l) = info.leader.filter(|l| among.contains(l)) {
-                    return Some(l);
-                }
+            if let Ok(info) = net.pool.call::<GetHead>(*bp, &(), T).await
+                && let Some(l) = info.leader.filter(|l| among.contains(l))
+            {
+                return Some(l);
             }
         }
         None

@@ -7,6 +7,8 @@ use covenant_core::config::ConfigError;
 use covenant_core::crypto::{CryptoError, KeyFileError};
 use covenant_core::pow::PowError;
 
+use crate::error::ClientError;
+
 /// Why a `cql` command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -81,6 +83,44 @@ pub enum CliError {
     /// The proof of work failed.
     #[error(transparent)]
     Pow(PowError),
+    /// Talking to the network failed, or it refused or failed a transaction.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// A folder that must be empty is not.
+    #[error("refusing to write into {}: the folder is not empty; pick a new DIR", .path.display())]
+    NotEmpty {
+        /// The folder.
+        path: PathBuf,
+    },
+    /// A program this command starts cannot be found.
+    #[error(
+        "cannot find `{name}`: it is neither next to this cql ({}) nor on PATH; \
+         build it with `cargo build --release -p {package}`",
+        .next_to.display()
+    )]
+    BinaryNotFound {
+        /// The program's name.
+        name: &'static str,
+        /// The cargo package that builds it.
+        package: &'static str,
+        /// Where it was looked for first.
+        next_to: PathBuf,
+    },
+    /// A node this command started stopped or never came up.
+    #[error("{name} {reason}; last lines of {}:\n{tail}", .log.display())]
+    NodeFailed {
+        /// The node (`bp_1`).
+        name: String,
+        /// What happened.
+        reason: String,
+        /// Its log file.
+        log: PathBuf,
+        /// The end of its log.
+        tail: String,
+    },
+    /// The async runtime or a signal handler could not be set up.
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
 }
 
 impl From<PowError> for CliError {
@@ -110,6 +150,11 @@ impl CliError {
             CliError::KeyFile(e) => e.code(),
             CliError::Crypto(e) => e.code(),
             CliError::Pow(e) => e.code(),
+            CliError::Client(e) => e.code(),
+            CliError::NotEmpty { .. } => ErrorCode::InvalidArgument,
+            CliError::BinaryNotFound { .. }
+            | CliError::NodeFailed { .. }
+            | CliError::Runtime(_) => ErrorCode::Io,
         }
     }
 

@@ -1,5 +1,6 @@
 //! The block producers' client-facing main-chain service: nonces,
-//! transaction submission and state, accounts, blocks and the head.
+//! transaction submission and state, accounts, blocks, the head, database
+//! profiles (by id, by user, by miner) and provider profiles.
 //!
 //! Any block producer answers reads from its own applied state; submissions
 //! and nonce queries are forwarded to the Raft leader, which owns the pool.
@@ -10,7 +11,9 @@ use crate::chain::{ChainHead, TxResult};
 use crate::crypto::{Address, NodeId};
 use crate::hash::Hash;
 use crate::net::Method;
-use crate::types::{Account, Block, Transaction, TxState};
+use crate::types::{
+    Account, Block, DatabaseId, DatabaseProfile, ProviderProfile, Transaction, TxState,
+};
 
 /// The next nonce `address` should sign with, counting its transactions
 /// still waiting in the leader's pool.
@@ -89,4 +92,43 @@ impl Method for GetHead {
     const IDEMPOTENT: bool = true;
     type Request = ();
     type Response = ChainInfo;
+}
+
+/// A live database's profile by id, `None` if it never existed or was dropped.
+pub struct GetDatabase;
+impl Method for GetDatabase {
+    const NAME: &'static str = "chain.database";
+    const IDEMPOTENT: bool = true;
+    type Request = DatabaseId;
+    type Response = Option<DatabaseProfile>;
+}
+
+/// The live databases that list a user (wallet address) among their users,
+/// in id order (a revoked user stays listed with role Void).
+pub struct UserDatabases;
+impl Method for UserDatabases {
+    const NAME: &'static str = "chain.user_databases";
+    const IDEMPOTENT: bool = true;
+    type Request = Address;
+    type Response = Vec<DatabaseProfile>;
+}
+
+/// The live databases assigned to a miner (its wallet address), in id order:
+/// what the miner must serve. A database missing from the answer was
+/// dropped (or never assigned): its miners stop serving it and delete it.
+pub struct MinerDatabases;
+impl Method for MinerDatabases {
+    const NAME: &'static str = "chain.miner_databases";
+    const IDEMPOTENT: bool = true;
+    type Request = Address;
+    type Response = Vec<DatabaseProfile>;
+}
+
+/// A miner's standing offer (from its latest `ProvideService`), by wallet address.
+pub struct GetProvider;
+impl Method for GetProvider {
+    const NAME: &'static str = "chain.provider";
+    const IDEMPOTENT: bool = true;
+    type Request = Address;
+    type Response = Option<ProviderProfile>;
 }

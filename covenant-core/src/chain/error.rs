@@ -7,7 +7,7 @@ use crate::codec::CodecError;
 use crate::crypto::{Address, NodeId};
 use crate::error::ErrorCode;
 use crate::hash::Hash;
-use crate::types::{Token, TypesError};
+use crate::types::{DatabaseId, Token, TypesError};
 
 /// Why a transaction does not apply (or is not admitted to the pool).
 #[derive(Debug, thiserror::Error)]
@@ -75,11 +75,120 @@ pub enum TxError {
         /// The sending account.
         sender: Address,
     },
-    /// A transaction type whose effects are not implemented yet.
-    #[error("not yet supported: {kind} transactions have no effect on this chain yet")]
-    Unsupported {
-        /// The payload type.
-        kind: &'static str,
+    /// A payload that is malformed whatever the state (empty, too long, duplicated).
+    #[error("invalid transaction: {reason}")]
+    InvalidPayload {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The database was never created.
+    #[error("database {database} does not exist")]
+    UnknownDatabase {
+        /// The database named.
+        database: DatabaseId,
+    },
+    /// The database was dropped.
+    #[error("database {database} was dropped")]
+    DatabaseDropped {
+        /// The database named.
+        database: DatabaseId,
+    },
+    /// A database with the derived id exists or existed.
+    #[error("database {database} already exists or existed; its id cannot be reused")]
+    DatabaseExists {
+        /// The derived id.
+        database: DatabaseId,
+    },
+    /// Too few providers match a `CreateDatabase`.
+    #[error("not enough miners: need {need}, found {found} ({detail})")]
+    NotEnoughMiners {
+        /// The node count asked for.
+        need: u16,
+        /// How many matched.
+        found: usize,
+        /// Why the others were not matched.
+        detail: String,
+    },
+    /// The sender is not a Super user of the database.
+    #[error("only a Super user of database {database} may {action}; account {account} is not one")]
+    NotSuperUser {
+        /// The database.
+        database: DatabaseId,
+        /// The sender.
+        account: Address,
+        /// What it tried ("drop it", "change permissions").
+        action: &'static str,
+    },
+    /// The change would remove the database's last Super user.
+    #[error(
+        "account {account} is the last Super user of database {database}; removing its Super \
+         role would leave the database without a Super user (grant Super to another user first)"
+    )]
+    LastSuperUser {
+        /// The database.
+        database: DatabaseId,
+        /// The last Super user.
+        account: Address,
+    },
+    /// A `ProvideService` deposit below `MinProviderDeposit`.
+    #[error(
+        "deposit {deposit} is below the minimum provider deposit (MinProviderDeposit) of {min}"
+    )]
+    DepositTooLow {
+        /// The deposit offered.
+        deposit: u64,
+        /// The chain's minimum.
+        min: u64,
+    },
+    /// The sender of an `UpdateBilling` is not one of the database's miners.
+    #[error(
+        "account {account} is not a miner of database {database}; only its miners may bill its users"
+    )]
+    NotDatabaseMiner {
+        /// The database.
+        database: DatabaseId,
+        /// The sender.
+        account: Address,
+    },
+    /// A billing period that is not after the last one billed.
+    #[error(
+        "billing period {period} of database {database} is not after the last billed period {last}"
+    )]
+    StaleBillingPeriod {
+        /// The database.
+        database: DatabaseId,
+        /// The period sent.
+        period: u64,
+        /// The last period billed.
+        last: u64,
+    },
+    /// The account is not a user of the database.
+    #[error("account {account} is not a user of database {database}; {context}")]
+    NotDatabaseUser {
+        /// The database.
+        database: DatabaseId,
+        /// The account.
+        account: Address,
+        /// What that means here.
+        context: &'static str,
+    },
+    /// A payment in another token than the database's.
+    #[error("database {database} is paid in {expected}, not {got}")]
+    TokenMismatch {
+        /// The database.
+        database: DatabaseId,
+        /// Its token.
+        expected: Token,
+        /// The token sent.
+        got: Token,
+    },
+    /// A gas price below the chain's floor.
+    #[error("gas price {price} is below the chain's minimum gas price of {min}")]
+    GasPriceTooLow {
+        /// The price offered.
+        price: u64,
+        /// The chain's minimum.
+        min: u64,
     },
     /// The same transaction is already pending.
     #[error("transaction {hash} is already pending")]
@@ -107,8 +216,21 @@ impl TxError {
             TxError::BalanceOverflow { .. } | TxError::NonceOverflow { .. } => {
                 ErrorCode::BalanceOverflow
             }
-            TxError::Unsupported { .. } => ErrorCode::UnsupportedTransaction,
             TxError::Duplicate { .. } => ErrorCode::DuplicateTransaction,
+            TxError::InvalidPayload { .. } => ErrorCode::InvalidTransaction,
+            TxError::UnknownDatabase { .. } | TxError::DatabaseDropped { .. } => {
+                ErrorCode::UnknownDatabase
+            }
+            TxError::DatabaseExists { .. } => ErrorCode::DatabaseExists,
+            TxError::NotEnoughMiners { .. } => ErrorCode::NotEnoughMiners,
+            TxError::NotSuperUser { .. } => ErrorCode::NotSuperUser,
+            TxError::LastSuperUser { .. } => ErrorCode::LastSuperUser,
+            TxError::DepositTooLow { .. } => ErrorCode::DepositTooLow,
+            TxError::NotDatabaseMiner { .. } => ErrorCode::NotDatabaseMiner,
+            TxError::StaleBillingPeriod { .. } => ErrorCode::StaleBillingPeriod,
+            TxError::NotDatabaseUser { .. } => ErrorCode::NotDatabaseUser,
+            TxError::TokenMismatch { .. } => ErrorCode::TokenMismatch,
+            TxError::GasPriceTooLow { .. } => ErrorCode::GasPriceTooLow,
             TxError::PoolFull { .. } => ErrorCode::TxPoolFull,
         }
     }
@@ -120,6 +242,22 @@ impl TxError {
             TxError::PoolFull { .. }
                 | TxError::NonceTooHigh { .. }
                 | TxError::InsufficientBalance { .. }
+                | TxError::NotEnoughMiners { .. }
+        )
+    }
+
+    /// Whether this is a failure of the transaction's effect on the current
+    /// state (worth recording in a block so the sender learns why), rather
+    /// than of its signature, its nonce or the pool.
+    pub fn is_effect_failure(&self) -> bool {
+        !matches!(
+            self,
+            TxError::Verify(_)
+                | TxError::NonceReused { .. }
+                | TxError::NonceTooHigh { .. }
+                | TxError::NoncePending { .. }
+                | TxError::Duplicate { .. }
+                | TxError::PoolFull { .. }
         )
     }
 }

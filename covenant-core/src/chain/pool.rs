@@ -4,8 +4,10 @@
 //! (milliseconds) in. Admission checks what can be checked without knowing
 //! future blocks: the signature and signer, that the nonce is not used yet
 //! nor too far ahead, that no other pending transaction has the same sender
-//! and nonce, and a positive transfer amount. Balances are checked when a
-//! block is produced, because earlier pending transactions may change them.
+//! and nonce, and the payload's shape (a positive transfer amount, a
+//! database of at least one node, lists within their limits). Balances and
+//! database effects are checked when a block is produced, because earlier
+//! pending transactions may change them.
 //!
 //! Lifecycle: `insert` (Pending) → `mark_packed` when proposed in a block
 //! (Packed; packed transactions do not expire) → `remove_committed` once
@@ -15,11 +17,12 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
+use super::apply::check_payload;
 use super::error::TxError;
 use super::state::ChainState;
 use crate::crypto::Address;
 use crate::hash::Hash;
-use crate::types::{Transaction, TxPayload, TxState};
+use crate::types::{Transaction, TxState};
 
 /// Pool limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,9 +125,7 @@ impl TxPool {
                 next,
             });
         }
-        if let TxPayload::Transfer { amount: 0, .. } = tx.body.payload {
-            return Err(TxError::ZeroAmount);
-        }
+        check_payload(&tx.body.payload)?;
         if self
             .by_sender
             .get(&sender)

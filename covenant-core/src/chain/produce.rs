@@ -11,8 +11,9 @@
 //!   later in address order still makes it into the same block.
 //! - After the passes, for each sender still stuck, the first candidate whose
 //!   failure is final for this state (insufficient balance, zero amount,
-//!   overflow, unsupported type) is included as a failed transaction so its
-//!   sender learns the reason (the nonce stays unused, later nonces wait).
+//!   overflow, any refused database or provider effect) is included as a
+//!   failed transaction so its sender learns the reason (the nonce stays
+//!   unused, later nonces wait).
 //! - Candidates with a bad signature or a signer other than the sender, stale
 //!   nonces (below the next nonce) and nonces after a gap are never
 //!   included; the pool prunes stale ones and keeps the rest.
@@ -22,39 +23,20 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::apply::plan_tx;
 use super::error::{ChainError, TxError};
-use super::state::{AccountView, ChainState, MAX_TXS_PER_BLOCK, plan_tx};
+use super::state::{ChainState, MAX_TXS_PER_BLOCK};
+use super::view::{Layered, StateView};
 use crate::crypto::{Address, NodeId, PrivateKey};
 use crate::hash::Hash;
-use crate::types::{Account, Block, Transaction};
-
-/// The state with the picked transactions' writes on top, without cloning it.
-struct Overlay<'a> {
-    base: &'a ChainState,
-    changes: BTreeMap<Address, Account>,
-}
-
-impl AccountView for Overlay<'_> {
-    fn get(&self, address: &Address) -> Option<&Account> {
-        self.changes
-            .get(address)
-            .or_else(|| self.base.account(address))
-    }
-}
+use crate::types::{Block, Transaction};
 
 /// How many times stuck senders are retried within one block.
 pub const MAX_PASSES: usize = 4;
 
 /// Whether a failure is worth recording in a block (the sender's fault, final for this state).
 fn is_final_failure(e: &TxError) -> bool {
-    matches!(
-        e,
-        TxError::ZeroAmount
-            | TxError::InsufficientBalance { .. }
-            | TxError::BalanceOverflow { .. }
-            | TxError::NonceOverflow { .. }
-            | TxError::Unsupported { .. }
-    )
+    e.is_effect_failure()
 }
 
 /// Seals the next block over the head of `state` from the transactions in `pool`.
@@ -81,10 +63,8 @@ pub fn produce_block(
             .insert(id, tx);
     }
 
-    let mut overlay = Overlay {
-        base: state,
-        changes: BTreeMap::new(),
-    };
+    // The state with the picked transactions' writes on top, without cloning it.
+    let mut overlay = Layered::new(state);
     let mut picked: Vec<Transaction> = Vec::new();
     // Senders with nothing more to include (gap, or only unusable candidates).
     let mut done: BTreeSet<Address> = BTreeSet::new();
@@ -95,7 +75,7 @@ pub fn produce_block(
                 continue;
             }
             loop {
-                let next = overlay.get(sender).map_or(0, |a| a.next_nonce);
+                let next = overlay.account(sender).map_or(0, |a| a.next_nonce);
                 let Some(candidates) = nonces.get(&next) else {
                     done.insert(*sender);
                     break;
@@ -107,10 +87,8 @@ pub fn produce_block(
                 let mut applied = false;
                 for (id, tx) in candidates {
                     match plan_tx(&overlay, tx, id) {
-                        Ok(updates) => {
-                            for a in updates {
-                                overlay.changes.insert(a.address, a);
-                            }
+                        Ok(writes) => {
+                            overlay.merge(writes);
                             picked.push((*tx).clone());
                             applied = true;
                             break;
@@ -138,7 +116,7 @@ pub fn produce_block(
         if done.contains(sender) || picked.len() >= MAX_TXS_PER_BLOCK {
             continue;
         }
-        let next = overlay.get(sender).map_or(0, |a| a.next_nonce);
+        let next = overlay.account(sender).map_or(0, |a| a.next_nonce);
         let failing = nonces.get(&next).and_then(|candidates| {
             candidates
                 .iter()
@@ -239,11 +217,68 @@ mod tests {
             failed,
             [
                 ErrorCode::InsufficientBalance.as_u32(),
-                ErrorCode::UnsupportedTransaction.as_u32()
+                ErrorCode::UnknownDatabase.as_u32()
             ]
         );
         assert_eq!(s.next_nonce(&addr(1)), 0);
         assert_eq!(s.next_nonce(&addr(2)), 1);
+    }
+
+    #[test]
+    fn database_effects_that_depend_on_each_other_share_a_block() {
+        use crate::types::{Permission, UpdatePermission};
+        let mut s = db_state();
+        provide(&mut s, MINER_1, offer(MINER_1, 100));
+        let id = DatabaseId::derive(&addr(USER_A), 0);
+        // B pays into A's database, which A creates and grants B in the same pool.
+        let pool = vec![
+            signed(
+                USER_B,
+                0,
+                TxPayload::Transfer {
+                    to: id.account_address(),
+                    token: Token::Particle,
+                    amount: 40,
+                },
+            ),
+            signed(
+                USER_A,
+                1,
+                TxPayload::UpdatePermission(UpdatePermission {
+                    database: id,
+                    user: addr(USER_B),
+                    permission: "Read".parse::<Permission>().unwrap(),
+                }),
+            ),
+            signed(USER_A, 0, TxPayload::CreateDatabase(create_db(1, &[]))),
+        ];
+        let block = produce(&s, &pool, 5_000);
+        assert_eq!(block.transactions.len(), 3);
+        let out = s.apply_block(&block, &bps()).unwrap();
+        assert!(out.receipts.iter().all(|r| r.is_ok()), "{:?}", out.receipts);
+        let b = s
+            .database(&id)
+            .unwrap()
+            .user(&addr(USER_B))
+            .unwrap()
+            .clone();
+        assert_eq!(b.advance_payment, 40);
+    }
+
+    #[test]
+    fn a_refused_database_effect_is_recorded() {
+        let mut s = db_state();
+        // No provider: the create fails and its reason is recorded.
+        let create = signed(USER_A, 0, TxPayload::CreateDatabase(create_db(1, &[])));
+        let block = produce(&s, &[create], 5_000);
+        assert_eq!(block.transactions.len(), 1);
+        let out = s.apply_block(&block, &bps()).unwrap();
+        assert!(matches!(
+            &out.receipts[0].result,
+            TxResult::Failed { code, reason }
+                if *code == ErrorCode::NotEnoughMiners.as_u32() && reason.contains("no miner provides service")
+        ));
+        assert_eq!(s.next_nonce(&addr(USER_A)), 0);
     }
 
     #[test]

@@ -8,8 +8,11 @@
 //!   sender may reuse that nonce for a corrected transaction. (So a failed
 //!   transaction recorded in a block could apply if resubmitted later while
 //!   its nonce is still unused; pools refuse ids they already indexed.)
-//! - Only `Transfer` has effects so far; the other payloads are validated
-//!   (signature, nonce) and then fail with "not yet supported".
+//! - Every payload has its effect (see `apply`): transfers, miners'
+//!   `ProvideService`, databases' creation, drop, permissions and billing.
+//!   The state holds accounts, live database profiles, the ids of dropped
+//!   databases, provider profiles and the [`ChainParams`], all in ordered
+//!   maps so equal states encode (and digest) alike.
 //! - All arithmetic is checked; an overflow fails the transaction.
 //! - Genesis accounts exist only in the genesis block; nothing else mints.
 
@@ -17,22 +20,48 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::apply::plan_tx;
 use super::error::{ChainError, TxError};
+use super::params::ChainParams;
+use super::view::{StateView, Writes};
 use crate::codec::{self, CodecError, Versioned};
 use crate::crypto::{Address, CryptoError, NodeId, Nonce, PrivateKey, PublicKey};
 use crate::hash::{self, Hash, Tag};
-use crate::types::{Account, BLOCK_VERSION, Balances, Block, BlockHeader, Transaction, TxPayload};
+use crate::types::{
+    Account, BLOCK_VERSION, Balances, Block, BlockHeader, DatabaseId, DatabaseProfile,
+    ProviderProfile, Transaction,
+};
 
 /// Most transactions one block may carry.
 pub const MAX_TXS_PER_BLOCK: usize = 10_000;
 
-/// The funded accounts the chain starts with.
+/// The funded accounts and the rules the chain starts with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Genesis {
     /// The genesis block's timestamp (ms since the Unix epoch).
     pub timestamp: u64,
     /// Funded accounts; each address at most once.
     pub accounts: Vec<(Address, Balances)>,
+    /// The chain's economic rules (committed in the genesis block's hash).
+    #[serde(default)]
+    pub params: ChainParams,
+}
+
+impl Genesis {
+    /// A genesis funding `accounts`, with the default [`ChainParams`].
+    pub fn new(timestamp: u64, accounts: Vec<(Address, Balances)>) -> Genesis {
+        Genesis {
+            timestamp,
+            accounts,
+            params: ChainParams::default(),
+        }
+    }
+
+    /// The same genesis with these rules (e.g. the configured `MinProviderDeposit`).
+    pub fn with_params(mut self, params: ChainParams) -> Genesis {
+        self.params = params;
+        self
+    }
 }
 
 /// The latest applied block.
@@ -150,42 +179,92 @@ impl Versioned for TxReceipt {
     const VERSION: u16 = 1;
 }
 
-/// What applying a block produced: the receipts and the accounts it changed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What applying a block produced: the receipts and what it changed, so a
+/// store writes only that.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BlockOutcome {
     /// One receipt per transaction, in block order.
     pub receipts: Vec<TxReceipt>,
     /// The changed accounts' new values, in address order.
     pub changed_accounts: Vec<Account>,
+    /// The new profiles of databases created or changed, in id order.
+    pub changed_databases: Vec<DatabaseProfile>,
+    /// The databases dropped, in id order.
+    pub dropped_databases: Vec<DatabaseId>,
+    /// The new profiles of providers that offered service, in address order.
+    pub changed_providers: Vec<ProviderProfile>,
 }
 
-/// Read access to accounts, so a block producer can plan over an overlay.
-pub(crate) trait AccountView {
-    /// The account at `address`, if it exists.
-    fn get(&self, address: &Address) -> Option<&Account>;
+/// Everything a [`ChainState`] holds, to rebuild one from storage.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StateParts {
+    /// The rules in force.
+    pub params: ChainParams,
+    /// Every account.
+    pub accounts: Vec<Account>,
+    /// Every live database.
+    pub databases: Vec<DatabaseProfile>,
+    /// The ids of dropped databases.
+    pub dropped: Vec<DatabaseId>,
+    /// Every provider.
+    pub providers: Vec<ProviderProfile>,
+    /// The latest applied block, `None` before genesis.
+    pub head: Option<ChainHead>,
 }
 
-/// The main chain's state: every account and the head.
+/// The main chain's state: rules, accounts, databases, providers and the head.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChainState {
+    params: ChainParams,
     accounts: BTreeMap<Address, Account>,
+    databases: BTreeMap<DatabaseId, DatabaseProfile>,
+    dropped: BTreeSet<DatabaseId>,
+    providers: BTreeMap<Address, ProviderProfile>,
     head: Option<ChainHead>,
 }
 
-impl AccountView for ChainState {
-    fn get(&self, address: &Address) -> Option<&Account> {
+impl StateView for ChainState {
+    fn params(&self) -> &ChainParams {
+        &self.params
+    }
+
+    fn account(&self, address: &Address) -> Option<&Account> {
         self.accounts.get(address)
     }
+
+    fn database(&self, id: &DatabaseId) -> Option<&DatabaseProfile> {
+        self.databases.get(id)
+    }
+
+    fn is_dropped(&self, id: &DatabaseId) -> bool {
+        self.dropped.contains(id)
+    }
+
+    fn provider(&self, address: &Address) -> Option<&ProviderProfile> {
+        self.providers.get(address)
+    }
+
+    fn provider_addresses(&self) -> BTreeSet<Address> {
+        self.providers.keys().copied().collect()
+    }
+}
+
+/// The keys a block's transactions wrote.
+#[derive(Default)]
+struct Touched {
+    accounts: BTreeSet<Address>,
+    databases: BTreeSet<DatabaseId>,
+    providers: BTreeSet<Address>,
 }
 
 impl ChainState {
     /// The state after `genesis`, and the genesis block.
     ///
     /// The genesis block has height 0, no transactions, producer id zero, and
-    /// as parent the digest of the initial accounts, so its hash commits to
-    /// the allocation. It is signed with a key derived from that digest: the
-    /// block is recomputed from configuration by every node and compared by
-    /// hash, never trusted for its signature.
+    /// as parent the digest of the initial state (accounts and parameters),
+    /// so its hash commits to both. It is signed with a key derived from that
+    /// digest: the block is recomputed from configuration by every node and
+    /// compared by hash, never trusted for its signature.
     pub fn genesis(genesis: &Genesis) -> Result<(ChainState, Block), ChainError> {
         let mut accounts = BTreeMap::new();
         for (address, balances) in &genesis.accounts {
@@ -203,8 +282,9 @@ impl ChainState {
             }
         }
         let mut state = ChainState {
+            params: genesis.params,
             accounts,
-            head: None,
+            ..ChainState::default()
         };
         let parent = state.state_digest()?;
         let key = genesis_key(&parent)?;
@@ -226,19 +306,29 @@ impl ChainState {
     }
 
     /// Rebuilds a state from persisted parts (see `store`).
-    pub fn from_parts(
-        accounts: impl IntoIterator<Item = Account>,
-        head: Option<ChainHead>,
-    ) -> ChainState {
+    pub fn from_parts(parts: StateParts) -> ChainState {
         ChainState {
-            accounts: accounts.into_iter().map(|a| (a.address, a)).collect(),
-            head,
+            params: parts.params,
+            accounts: parts.accounts.into_iter().map(|a| (a.address, a)).collect(),
+            databases: parts.databases.into_iter().map(|d| (d.id, d)).collect(),
+            dropped: parts.dropped.into_iter().collect(),
+            providers: parts
+                .providers
+                .into_iter()
+                .map(|p| (p.address, p))
+                .collect(),
+            head: parts.head,
         }
     }
 
     /// The latest applied block, `None` before genesis.
     pub fn head(&self) -> Option<ChainHead> {
         self.head
+    }
+
+    /// The rules in force.
+    pub fn params(&self) -> &ChainParams {
+        &self.params
     }
 
     /// The account at `address`, if it has ever received anything.
@@ -264,9 +354,63 @@ impl ChainState {
             .unwrap_or_default()
     }
 
-    /// A digest of the whole state (head and accounts): equal states, equal digests.
+    /// The live database `id`, `None` if it never existed or was dropped.
+    pub fn database(&self, id: &DatabaseId) -> Option<&DatabaseProfile> {
+        self.databases.get(id)
+    }
+
+    /// Every live database in id order.
+    pub fn databases(&self) -> impl Iterator<Item = &DatabaseProfile> {
+        self.databases.values()
+    }
+
+    /// Whether database `id` was dropped.
+    pub fn is_dropped(&self, id: &DatabaseId) -> bool {
+        self.dropped.contains(id)
+    }
+
+    /// The ids of dropped databases in id order.
+    pub fn dropped_databases(&self) -> impl Iterator<Item = &DatabaseId> {
+        self.dropped.iter()
+    }
+
+    /// The live databases that list `user` among their users (revoked
+    /// users stay listed with role Void), in id order.
+    pub fn user_databases(&self, user: &Address) -> Vec<&DatabaseProfile> {
+        self.databases
+            .values()
+            .filter(|d| d.user(user).is_some())
+            .collect()
+    }
+
+    /// The live databases assigned to `miner` (its wallet address), in id order.
+    pub fn miner_databases(&self, miner: &Address) -> Vec<&DatabaseProfile> {
+        self.databases
+            .values()
+            .filter(|d| d.miners.iter().any(|m| m.address == *miner))
+            .collect()
+    }
+
+    /// The provider profile of `miner`, if it offered service.
+    pub fn provider(&self, miner: &Address) -> Option<&ProviderProfile> {
+        self.providers.get(miner)
+    }
+
+    /// Every provider in address order.
+    pub fn providers(&self) -> impl Iterator<Item = &ProviderProfile> {
+        self.providers.values()
+    }
+
+    /// A digest of the whole state: equal states, equal digests.
     pub fn state_digest(&self) -> Result<Hash, CodecError> {
-        let bytes = codec::encode(&(&self.head, &self.accounts))?;
+        let bytes = codec::encode(&(
+            &self.head,
+            &self.params,
+            &self.accounts,
+            &self.databases,
+            &self.dropped,
+            &self.providers,
+        ))?;
         Ok(hash::hash(Tag::ChainState, &bytes))
     }
 
@@ -279,11 +423,33 @@ impl ChainState {
     /// Applies `tx`; on error nothing changes.
     pub fn apply_tx(&mut self, tx: &Transaction) -> Result<(), TxError> {
         let id = tx.hash()?;
-        let updates = plan_tx(self, tx, &id)?;
-        for a in updates {
-            self.accounts.insert(a.address, a);
-        }
+        let writes = plan_tx(self, tx, &id)?;
+        self.write(writes, &mut Touched::default());
         Ok(())
+    }
+
+    /// Takes planned writes, noting what they touch.
+    fn write(&mut self, writes: Writes, touched: &mut Touched) {
+        for (address, account) in writes.accounts {
+            touched.accounts.insert(address);
+            self.accounts.insert(address, account);
+        }
+        for (id, profile) in writes.databases {
+            touched.databases.insert(id);
+            match profile {
+                Some(p) => {
+                    self.databases.insert(id, p);
+                }
+                None => {
+                    self.databases.remove(&id);
+                    self.dropped.insert(id);
+                }
+            }
+        }
+        for (address, profile) in writes.providers {
+            touched.providers.insert(address);
+            self.providers.insert(address, profile);
+        }
     }
 
     /// Checks that `block` validly extends the head and applies its
@@ -297,14 +463,11 @@ impl ChainState {
         let ids = self.check_block(block, producers)?;
         let hash = block.hash()?;
         let mut receipts = Vec::with_capacity(ids.len());
-        let mut changed = BTreeSet::new();
+        let mut touched = Touched::default();
         for (tx, id) in block.transactions.iter().zip(&ids) {
             match plan_tx(self, tx, id) {
-                Ok(updates) => {
-                    for a in updates {
-                        changed.insert(a.address);
-                        self.accounts.insert(a.address, a);
-                    }
+                Ok(writes) => {
+                    self.write(writes, &mut touched);
                     receipts.push(TxReceipt {
                         tx: *id,
                         result: TxResult::Ok,
@@ -318,14 +481,27 @@ impl ChainState {
             hash,
             timestamp: block.header.timestamp,
         });
-        let changed_accounts = changed
+        let mut outcome = BlockOutcome {
+            receipts,
+            ..BlockOutcome::default()
+        };
+        outcome.changed_accounts = touched
+            .accounts
             .iter()
             .filter_map(|a| self.accounts.get(a).cloned())
             .collect();
-        Ok(BlockOutcome {
-            receipts,
-            changed_accounts,
-        })
+        for id in &touched.databases {
+            match self.databases.get(id) {
+                Some(p) => outcome.changed_databases.push(p.clone()),
+                None => outcome.dropped_databases.push(*id),
+            }
+        }
+        outcome.changed_providers = touched
+            .providers
+            .iter()
+            .filter_map(|a| self.providers.get(a).cloned())
+            .collect();
+        Ok(outcome)
     }
 
     /// Everything about `block` except its transactions' effects; returns their ids.
@@ -402,92 +578,12 @@ fn genesis_key(digest: &Hash) -> Result<PrivateKey, ChainError> {
     })
 }
 
-/// The accounts `tx` would write if it applied to `view`, or why it does not apply.
-/// `id` must be `tx.hash()`.
-pub(crate) fn plan_tx(
-    view: &impl AccountView,
-    tx: &Transaction,
-    id: &Hash,
-) -> Result<Vec<Account>, TxError> {
-    tx.verify_with_hash(id)?;
-    let body = &tx.body;
-    let sender = view
-        .get(&body.sender)
-        .cloned()
-        .unwrap_or_else(|| Account::new(body.sender));
-    let next = sender.next_nonce;
-    if body.nonce < next {
-        return Err(TxError::NonceReused {
-            sender: body.sender,
-            nonce: body.nonce,
-            next,
-        });
-    }
-    if body.nonce > next {
-        return Err(TxError::NonceTooHigh {
-            sender: body.sender,
-            nonce: body.nonce,
-            next,
-        });
-    }
-    let bumped = next.checked_add(1).ok_or(TxError::NonceOverflow {
-        sender: body.sender,
-    })?;
-    match &body.payload {
-        TxPayload::Transfer { to, token, amount } => {
-            let (token, amount) = (*token, *amount);
-            if amount == 0 {
-                return Err(TxError::ZeroAmount);
-            }
-            let left = sender.balances.checked_debit(token, amount).ok_or(
-                TxError::InsufficientBalance {
-                    sender: body.sender,
-                    token,
-                    balance: sender.balances.get(token),
-                    needed: amount,
-                },
-            )?;
-            let mut from = sender.clone();
-            from.next_nonce = bumped;
-            if *to == body.sender {
-                // A transfer to oneself moves nothing but still uses the nonce.
-                return Ok(vec![from]);
-            }
-            from.balances.set(token, left);
-            let mut receiver = view.get(to).cloned().unwrap_or_else(|| Account::new(*to));
-            let credited = receiver.balances.checked_credit(token, amount).ok_or(
-                TxError::BalanceOverflow {
-                    account: *to,
-                    token,
-                },
-            )?;
-            receiver.balances.set(token, credited);
-            Ok(vec![from, receiver])
-        }
-        other => Err(TxError::Unsupported { kind: other.kind() }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::chain::testkit::*;
     use crate::error::ErrorCode;
-    use crate::types::{DatabaseId, DropDatabase, Token, parse_amount};
-
-    /// Asserts `tx` is refused with `code` and a message containing `needle`, changing nothing.
-    fn assert_refused(state: &mut ChainState, tx: &Transaction, code: ErrorCode, needle: &str) {
-        let before = state.clone();
-        let digest = state.state_digest().unwrap();
-        let err = state.validate_tx(tx).unwrap_err();
-        assert_eq!(err.code(), code, "{err}");
-        let err = state.apply_tx(tx).unwrap_err();
-        assert_eq!(err.code(), code, "{err}");
-        let msg = err.to_string();
-        assert!(msg.contains(needle), "expected {needle:?} in {msg:?}");
-        assert_eq!(*state, before);
-        assert_eq!(state.state_digest().unwrap(), digest);
-    }
+    use crate::types::{DatabaseId, DropDatabase, Token, TxPayload, parse_amount};
 
     #[test]
     fn genesis_funds_accounts() {
@@ -551,7 +647,7 @@ mod tests {
         assert_eq!(s.balances(&addr(1)).get(Token::Particle), 1000);
         assert_eq!(s.next_nonce(&addr(1)), 1);
         // Still refused beyond the balance.
-        assert_refused(
+        assert_refused!(
             &mut s,
             &transfer(1, 1, 1001, 1),
             ErrorCode::InsufficientBalance,
@@ -563,21 +659,21 @@ mod tests {
     fn insufficient_balance_is_refused() {
         let mut s = state();
         let tx = transfer(2, 1, 11, 0);
-        assert_refused(
+        assert_refused!(
             &mut s,
             &tx,
             ErrorCode::InsufficientBalance,
             "insufficient Particle balance",
         );
         // An account that never received anything has nothing.
-        assert_refused(
+        assert_refused!(
             &mut s,
             &transfer(9, 1, 1, 0),
             ErrorCode::InsufficientBalance,
             "has 0, needs 1",
         );
         // A token the sender does not hold.
-        assert_refused(
+        assert_refused!(
             &mut s,
             &transfer_token(2, 1, Token::Bitcoin, 1, 0),
             ErrorCode::InsufficientBalance,
@@ -589,7 +685,7 @@ mod tests {
     fn reused_and_future_nonces_are_refused() {
         let mut s = state();
         s.apply_tx(&transfer(1, 2, 1, 0)).unwrap();
-        assert_refused(
+        assert_refused!(
             &mut s,
             &transfer(1, 2, 1, 0),
             ErrorCode::NonceReused,
@@ -598,8 +694,8 @@ mod tests {
         // Replaying the very same transaction is a reused nonce too.
         let tx = transfer(1, 2, 2, 1);
         s.apply_tx(&tx).unwrap();
-        assert_refused(&mut s, &tx, ErrorCode::NonceReused, "its next nonce is 2");
-        assert_refused(
+        assert_refused!(&mut s, &tx, ErrorCode::NonceReused, "its next nonce is 2");
+        assert_refused!(
             &mut s,
             &transfer(1, 2, 1, 5),
             ErrorCode::NonceTooHigh,
@@ -617,12 +713,12 @@ mod tests {
             token: Token::Particle,
             amount: 999,
         };
-        assert_refused(&mut s, &forged, ErrorCode::BadSignature, "signature");
+        assert_refused!(&mut s, &forged, ErrorCode::BadSignature, "signature");
         // Mallory (key 4) signs a transfer out of Alice's account.
         let mut body = transfer(1, 4, 500, 0).body;
         body.sender = addr(1);
         let foreign = Transaction::sign(body, &key(4)).unwrap();
-        assert_refused(
+        assert_refused!(
             &mut s,
             &foreign,
             ErrorCode::WrongSigner,
@@ -631,20 +727,20 @@ mod tests {
         // Mallory's signature with Alice's key attached does not verify.
         let mut swapped = foreign.clone();
         swapped.public_key = key(1).public_key();
-        assert_refused(&mut s, &swapped, ErrorCode::BadSignature, "signature");
+        assert_refused!(&mut s, &swapped, ErrorCode::BadSignature, "signature");
     }
 
     #[test]
-    fn zero_overflow_and_unsupported_are_refused() {
+    fn zero_overflow_and_unknown_database_are_refused() {
         let mut s = state();
-        assert_refused(
+        assert_refused!(
             &mut s,
             &transfer(1, 2, 0, 0),
             ErrorCode::InvalidAmount,
             "greater than zero",
         );
         // Carol holds u64::MAX Wave; one more overflows.
-        assert_refused(
+        assert_refused!(
             &mut s,
             &transfer_token(1, 3, Token::Wave, 1, 0),
             ErrorCode::BalanceOverflow,
@@ -657,12 +753,7 @@ mod tests {
                 database: DatabaseId::derive(&addr(1), 0),
             }),
         );
-        assert_refused(
-            &mut s,
-            &drop,
-            ErrorCode::UnsupportedTransaction,
-            "not yet supported: DropDatabase",
-        );
+        assert_refused!(&mut s, &drop, ErrorCode::UnknownDatabase, "does not exist");
         // A failed transaction does not use the nonce: 0 is still next.
         s.apply_tx(&transfer(1, 2, 1, 0)).unwrap();
     }
@@ -745,6 +836,172 @@ mod tests {
         assert_eq!(a.state_digest().unwrap(), builder.state_digest().unwrap());
         assert_ne!(a.state_digest().unwrap(), state().state_digest().unwrap());
         assert_eq!(a, b);
+    }
+
+    /// A busy history: providers, creations, grants, payments, billing, a drop.
+    fn database_blocks() -> Vec<Block> {
+        use crate::types::{
+            BillingEntry, DatabaseId, DropDatabase, Permission, UpdateBilling, UpdatePermission,
+        };
+        let a_db = DatabaseId::derive(&addr(USER_A), 0);
+        let b_db = DatabaseId::derive(&addr(USER_B), 0);
+        let rounds = vec![
+            vec![
+                signed(MINER_1, 0, TxPayload::ProvideService(offer(MINER_1, 100))),
+                signed(MINER_2, 0, TxPayload::ProvideService(offer(MINER_2, 150))),
+                signed(MINER_3, 0, TxPayload::ProvideService(offer(MINER_3, 200))),
+            ],
+            vec![
+                signed(
+                    USER_A,
+                    0,
+                    TxPayload::CreateDatabase(create_db(2, &[MINER_3])),
+                ),
+                signed(USER_B, 0, TxPayload::CreateDatabase(create_db(1, &[]))),
+                // Too many nodes: recorded as failed.
+                signed(USER_C, 0, TxPayload::CreateDatabase(create_db(4, &[]))),
+                signed(
+                    USER_A,
+                    1,
+                    TxPayload::UpdatePermission(UpdatePermission {
+                        database: a_db,
+                        user: addr(USER_C),
+                        permission: "Read,Write".parse::<Permission>().unwrap(),
+                    }),
+                ),
+            ],
+            vec![
+                signed(
+                    MINER_3,
+                    1,
+                    TxPayload::UpdateBilling(UpdateBilling {
+                        database: a_db,
+                        period: 1,
+                        users: vec![
+                            BillingEntry {
+                                user: addr(USER_A),
+                                rows_read: 7,
+                                rows_affected: 2,
+                            },
+                            BillingEntry {
+                                user: addr(USER_C),
+                                rows_read: 1,
+                                rows_affected: 0,
+                            },
+                        ],
+                    }),
+                ),
+                signed(
+                    USER_C,
+                    0,
+                    TxPayload::Transfer {
+                        to: a_db.account_address(),
+                        token: Token::Particle,
+                        amount: 25,
+                    },
+                ),
+                signed(MINER_1, 1, TxPayload::ProvideService(offer(MINER_1, 400))),
+                signed(
+                    USER_B,
+                    1,
+                    TxPayload::DropDatabase(DropDatabase { database: b_db }),
+                ),
+            ],
+        ];
+        let mut builder = db_state();
+        rounds
+            .into_iter()
+            .map(|txs| {
+                let block = block_on(&builder, txs);
+                builder.apply_block(&block, &bps()).unwrap();
+                block
+            })
+            .collect()
+    }
+
+    #[test]
+    fn replicas_applying_the_same_database_blocks_agree() {
+        let blocks = database_blocks();
+        let mut a = db_state();
+        let mut b = db_state();
+        let mut outcomes = Vec::new();
+        for block in &blocks {
+            outcomes.push(a.apply_block(block, &bps()).unwrap());
+        }
+        for (block, expected) in blocks.iter().zip(&outcomes) {
+            assert_eq!(&b.apply_block(block, &bps()).unwrap(), expected);
+        }
+        assert_eq!(a, b);
+        assert_eq!(a.state_digest().unwrap(), b.state_digest().unwrap());
+        // The history did what it says.
+        let failed: Vec<_> = outcomes
+            .iter()
+            .flat_map(|o| &o.receipts)
+            .filter(|r| !r.is_ok())
+            .collect();
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        assert!(
+            matches!(&failed[0].result, TxResult::Failed { reason, .. } if reason.contains("need 4, found 3"))
+        );
+        assert_eq!(a.databases().count(), 1);
+        assert_eq!(a.dropped_databases().count(), 1);
+        assert_eq!(a.providers().count(), 3);
+        assert_eq!(outcomes[2].dropped_databases.len(), 1);
+        assert_eq!(outcomes[0].changed_providers.len(), 3);
+        // Each part of the state moves the digest.
+        let digest = a.state_digest().unwrap();
+        let mut c = a.clone();
+        c.providers.clear();
+        assert_ne!(c.state_digest().unwrap(), digest);
+        let mut c = a.clone();
+        c.dropped.clear();
+        assert_ne!(c.state_digest().unwrap(), digest);
+        let mut c = a.clone();
+        c.databases
+            .values_mut()
+            .for_each(|d| d.last_billed_period += 1);
+        assert_ne!(c.state_digest().unwrap(), digest);
+        let mut c = a.clone();
+        c.params.min_gas_price += 1;
+        assert_ne!(c.state_digest().unwrap(), digest);
+    }
+
+    #[test]
+    fn the_genesis_commits_to_the_parameters() {
+        let g = db_genesis();
+        let (s, block) = ChainState::genesis(&g).unwrap();
+        assert_eq!(s.params().min_provider_deposit, 100);
+        let other = g.clone().with_params(ChainParams::new(101));
+        assert_ne!(
+            ChainState::genesis(&other).unwrap().1.hash().unwrap(),
+            block.hash().unwrap()
+        );
+        // The default genesis has the default parameters.
+        assert_eq!(*state().params(), ChainParams::default());
+    }
+
+    #[test]
+    fn a_database_created_and_dropped_in_one_block_is_only_dropped() {
+        use crate::types::{DatabaseId, DropDatabase};
+        let mut s = db_state();
+        provide(&mut s, MINER_1, offer(MINER_1, 100));
+        let id = DatabaseId::derive(&addr(USER_A), 0);
+        let block = block_on(
+            &s,
+            vec![
+                signed(USER_A, 0, TxPayload::CreateDatabase(create_db(1, &[]))),
+                signed(
+                    USER_A,
+                    1,
+                    TxPayload::DropDatabase(DropDatabase { database: id }),
+                ),
+            ],
+        );
+        let out = s.apply_block(&block, &bps()).unwrap();
+        assert!(out.receipts.iter().all(|r| r.is_ok()));
+        assert!(out.changed_databases.is_empty());
+        assert_eq!(out.dropped_databases, vec![id]);
+        assert_eq!(s.balances(&addr(USER_A)).get(Token::Particle), 10_000);
     }
 
     fn assert_block_refused(

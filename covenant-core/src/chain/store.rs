@@ -1,11 +1,17 @@
-//! SQLite persistence of the main chain: blocks, accounts, the transaction
-//! index and the head, so a restarted block producer resumes from disk.
+//! SQLite persistence of the main chain: blocks, accounts, databases (live
+//! profiles and dropped ids), providers, the chain parameters, the
+//! transaction index and the head, so a restarted block producer resumes
+//! from disk.
 //!
 //! - Every row value is `codec::encode_versioned` bytes; SQL columns hold only
-//!   what is looked up (heights, hashes, addresses).
-//! - A block, its receipts (the transaction index), the accounts it changed
-//!   and the new head are written in ONE SQLite transaction: after a crash the
-//!   store is at some block boundary, never in between.
+//!   what is looked up (heights, hashes, addresses, database ids).
+//! - A block, its receipts (the transaction index), the accounts, databases
+//!   and providers it changed and the new head are written in ONE SQLite
+//!   transaction: after a crash the store is at some block boundary, never
+//!   in between.
+//! - The schema has a version; a store of another version is refused before
+//!   anything is read or written (an older one cannot be converted: the
+//!   state and the genesis block changed with it).
 //! - `journal_mode=WAL` with `synchronous=FULL`: a committed block is final
 //!   (DESIGN §4), so when `commit_block` returns it must survive power loss;
 //!   the cost is one fsync per block (one block per `BPPeriod`).
@@ -18,24 +24,29 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::error::ChainError;
-use super::state::{BlockOutcome, ChainHead, ChainState, Genesis, TxReceipt};
+use super::params::ChainParams;
+use super::state::{BlockOutcome, ChainHead, ChainState, Genesis, StateParts, TxReceipt};
 use crate::codec::{self, CodecError, Versioned};
 use crate::crypto::Address;
 use crate::error::ErrorCode;
 use crate::hash::Hash;
-use crate::types::{Account, Block};
+use crate::types::{Account, Block, DatabaseId, DatabaseProfile, ProviderProfile};
 
-/// The schema version this build writes.
-const SCHEMA_VERSION: i64 = 1;
+/// The schema version this build writes. History: 1 = blocks, accounts,
+/// index; 2 = plus databases, dropped databases, providers and parameters.
+const SCHEMA_VERSION: i64 = 2;
 
 /// Meta keys this module reserves; callers' keys must differ.
-const RESERVED_META: [&str; 2] = ["schema_version", "head"];
+const RESERVED_META: [&str; 3] = ["schema_version", "head", "params"];
 
-const SCHEMA: &str = "
+const META_TABLE: &str = "
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value BLOB NOT NULL
 ) WITHOUT ROWID;
+";
+
+const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS blocks (
     height INTEGER PRIMARY KEY,
     hash   BLOB NOT NULL UNIQUE,
@@ -51,6 +62,18 @@ CREATE TABLE IF NOT EXISTS tx_index (
     position INTEGER NOT NULL,
     ok       INTEGER NOT NULL,
     receipt  BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS databases (
+    id   BLOB PRIMARY KEY,
+    data BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dropped_databases (
+    id     BLOB PRIMARY KEY,
+    height INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS providers (
+    address BLOB PRIMARY KEY,
+    data    BLOB NOT NULL
 ) WITHOUT ROWID;
 ";
 
@@ -93,6 +116,18 @@ pub enum StoreError {
          upgrade this node"
     )]
     SchemaVersion {
+        /// The version found on disk.
+        found: i64,
+        /// The version this build writes.
+        supported: i64,
+    },
+    /// The store was written by an older build, in a format this one cannot convert.
+    #[error(
+        "chain store schema version {found} was written by an older build; this build reads only \
+         version {supported} and cannot convert it (the chain state and the genesis block \
+         changed): move the chain data directory aside and start this node from an empty one"
+    )]
+    SchemaTooOld {
         /// The version found on disk.
         found: i64,
         /// The version this build writes.
@@ -152,8 +187,9 @@ impl StoreError {
                 ErrorCode::UnsupportedVersion => ErrorCode::UnsupportedVersion,
                 _ => ErrorCode::StorageCorrupt,
             },
-            StoreError::Corrupt { .. } | StoreError::SchemaVersion { .. } => {
-                ErrorCode::StorageCorrupt
+            StoreError::Corrupt { .. } => ErrorCode::StorageCorrupt,
+            StoreError::SchemaVersion { .. } | StoreError::SchemaTooOld { .. } => {
+                ErrorCode::UnsupportedVersion
             }
             StoreError::NotNext { .. } | StoreError::ReceiptMismatch { .. } => {
                 ErrorCode::InvalidBlock
@@ -188,6 +224,9 @@ fn to_u64(what: &str, v: i64) -> Result<u64, StoreError> {
         what: format!("negative {what} {v}"),
     })
 }
+
+/// A row's key and encoded value.
+type KeyValue = (Vec<u8>, Vec<u8>);
 
 /// Where a committed transaction is, and how it ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -234,7 +273,8 @@ impl ChainStore {
             .map_err(sql("set synchronous"))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(sql("set busy_timeout"))?;
-        conn.execute_batch(SCHEMA).map_err(sql("create schema"))?;
+        conn.execute_batch(META_TABLE)
+            .map_err(sql("create meta table"))?;
         let found: Option<i64> = conn
             .query_row(
                 "SELECT value FROM meta WHERE key = 'schema_version'",
@@ -245,13 +285,36 @@ impl ChainStore {
             .map_err(sql("read schema version"))?;
         match found {
             None => {
-                conn.execute(
+                let tables: i64 = conn
+                    .query_row(
+                        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name <> 'meta'",
+                        [],
+                        |r| r.get(0),
+                    )
+                    .map_err(sql("inspect schema"))?;
+                if tables > 0 {
+                    return Err(StoreError::Corrupt {
+                        what: "tables exist but no schema version is recorded".into(),
+                    });
+                }
+                let tx = conn.unchecked_transaction().map_err(sql("begin"))?;
+                tx.execute_batch(SCHEMA).map_err(sql("create schema"))?;
+                tx.execute(
                     "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
                     params![SCHEMA_VERSION],
                 )
                 .map_err(sql("write schema version"))?;
+                tx.commit().map_err(sql("commit"))?;
             }
-            Some(SCHEMA_VERSION) => {}
+            Some(SCHEMA_VERSION) => {
+                conn.execute_batch(SCHEMA).map_err(sql("create schema"))?;
+            }
+            Some(found) if found < SCHEMA_VERSION => {
+                return Err(StoreError::SchemaTooOld {
+                    found,
+                    supported: SCHEMA_VERSION,
+                });
+            }
             Some(found) => {
                 return Err(StoreError::SchemaVersion {
                     found,
@@ -287,13 +350,17 @@ impl ChainStore {
         }
     }
 
-    /// Writes the genesis block and every account of `state` (the genesis state).
+    /// Writes the genesis block, the parameters and everything in `state`
+    /// (the genesis state).
     pub fn commit_genesis(&mut self, block: &Block, state: &ChainState) -> Result<(), StoreError> {
         let outcome = BlockOutcome {
             receipts: Vec::new(),
             changed_accounts: state.accounts().cloned().collect(),
+            changed_databases: state.databases().cloned().collect(),
+            dropped_databases: state.dropped_databases().copied().collect(),
+            changed_providers: state.providers().cloned().collect(),
         };
-        self.commit_block_with_meta(block, &outcome, &[])
+        self.commit(block, &outcome, &[], Some(state.params()))
     }
 
     /// Writes `block`, its receipts, the accounts it changed and the new head atomically.
@@ -316,6 +383,17 @@ impl ChainStore {
         for (key, _) in meta {
             check_key(key)?;
         }
+        self.commit(block, outcome, meta, None)
+    }
+
+    /// Writes a block and its outcome (and, for genesis, the parameters) atomically.
+    fn commit(
+        &mut self,
+        block: &Block,
+        outcome: &BlockOutcome,
+        meta: &[(&str, &[u8])],
+        params: Option<&ChainParams>,
+    ) -> Result<(), StoreError> {
         if outcome.receipts.len() != block.transactions.len() {
             return Err(StoreError::ReceiptMismatch {
                 receipts: outcome.receipts.len(),
@@ -363,6 +441,39 @@ impl ChainStore {
                 put.execute(params![a.address.as_bytes().as_slice(), enc("account", a)?])
                     .map_err(sql("write account"))?;
             }
+            let mut put = tx
+                .prepare_cached("INSERT OR REPLACE INTO databases (id, data) VALUES (?1, ?2)")
+                .map_err(sql("prepare database write"))?;
+            for d in &outcome.changed_databases {
+                put.execute(params![d.id.0.as_bytes().as_slice(), enc("database", d)?])
+                    .map_err(sql("write database"))?;
+            }
+            let mut delete = tx
+                .prepare_cached("DELETE FROM databases WHERE id = ?1")
+                .map_err(sql("prepare database delete"))?;
+            let mut dropped = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO dropped_databases (id, height) VALUES (?1, ?2)",
+                )
+                .map_err(sql("prepare dropped database write"))?;
+            for id in &outcome.dropped_databases {
+                delete
+                    .execute(params![id.0.as_bytes().as_slice()])
+                    .map_err(sql("delete database"))?;
+                dropped
+                    .execute(params![id.0.as_bytes().as_slice(), h])
+                    .map_err(sql("write dropped database"))?;
+            }
+            let mut put = tx
+                .prepare_cached("INSERT OR REPLACE INTO providers (address, data) VALUES (?1, ?2)")
+                .map_err(sql("prepare provider write"))?;
+            for p in &outcome.changed_providers {
+                put.execute(params![
+                    p.address.as_bytes().as_slice(),
+                    enc("provider", p)?
+                ])
+                .map_err(sql("write provider"))?;
+            }
             // A transaction applies at most once (its nonce), so an id already
             // indexed as failed may later be indexed as applied, never the reverse.
             let mut index = tx
@@ -392,6 +503,11 @@ impl ChainStore {
             put_meta
                 .execute(params!["head", enc("head", &head)?])
                 .map_err(sql("write head"))?;
+            if let Some(p) = params {
+                put_meta
+                    .execute(params!["params", enc("chain parameters", p)?])
+                    .map_err(sql("write chain parameters"))?;
+            }
             for (key, value) in meta {
                 put_meta
                     .execute(params![key, value])
@@ -420,12 +536,14 @@ impl ChainStore {
         tx.commit().map_err(sql("commit"))
     }
 
-    /// Deletes every block, account, index entry and caller meta entry, so a
-    /// snapshot can be installed from scratch.
+    /// Deletes every block, account, database, provider, index entry and
+    /// meta entry but the schema version, so a snapshot can be installed
+    /// from scratch.
     pub fn reset(&mut self) -> Result<(), StoreError> {
         let tx = self.conn.transaction().map_err(sql("begin"))?;
         tx.execute_batch(
             "DELETE FROM blocks; DELETE FROM accounts; DELETE FROM tx_index;
+             DELETE FROM databases; DELETE FROM dropped_databases; DELETE FROM providers;
              DELETE FROM meta WHERE key <> 'schema_version';",
         )
         .map_err(sql("reset"))?;
@@ -435,29 +553,101 @@ impl ChainStore {
     /// Rebuilds the state from disk (empty state before genesis).
     pub fn load_state(&self) -> Result<ChainState, StoreError> {
         let head = self.head()?;
-        let mut stmt = self
-            .conn
-            .prepare("SELECT address, data FROM accounts ORDER BY address")
-            .map_err(sql("prepare account scan"))?;
-        let mut rows = stmt.query([]).map_err(sql("scan accounts"))?;
+        let params = self.read_params(head.is_some())?;
         let mut accounts = Vec::new();
-        while let Some(row) = rows.next().map_err(sql("scan accounts"))? {
-            let key: Vec<u8> = row.get(0).map_err(sql("scan accounts"))?;
-            let data: Vec<u8> = row.get(1).map_err(sql("scan accounts"))?;
+        for (key, data) in self.scan(
+            "accounts",
+            "SELECT address, data FROM accounts ORDER BY address",
+        )? {
             let mut account: Account = dec("account", &data)?;
-            if key.as_slice() != account.address.as_bytes().as_slice() {
-                return Err(StoreError::Corrupt {
-                    what: format!(
-                        "account row {} holds account {}",
-                        hex::encode(&key),
-                        account.address
-                    ),
-                });
-            }
+            check_row("account", &key, account.address.as_bytes())?;
             account.balances.normalize();
             accounts.push(account);
         }
-        Ok(ChainState::from_parts(accounts, head))
+        let mut databases = Vec::new();
+        for (key, data) in self.scan("databases", "SELECT id, data FROM databases ORDER BY id")? {
+            let profile: DatabaseProfile = dec("database", &data)?;
+            check_row("database", &key, profile.id.0.as_bytes())?;
+            databases.push(profile);
+        }
+        let mut dropped = Vec::new();
+        for (key, _) in self.scan(
+            "dropped databases",
+            "SELECT id, x'' FROM dropped_databases ORDER BY id",
+        )? {
+            let id = <[u8; 32]>::try_from(key.as_slice()).map_err(|_| StoreError::Corrupt {
+                what: format!("dropped database id {} is not 32 bytes", hex::encode(&key)),
+            })?;
+            dropped.push(DatabaseId(Hash(id)));
+        }
+        let mut providers = Vec::new();
+        for (key, data) in self.scan(
+            "providers",
+            "SELECT address, data FROM providers ORDER BY address",
+        )? {
+            let profile: ProviderProfile = dec("provider", &data)?;
+            check_row("provider", &key, profile.address.as_bytes())?;
+            providers.push(profile);
+        }
+        Ok(ChainState::from_parts(StateParts {
+            params,
+            accounts,
+            databases,
+            dropped,
+            providers,
+            head,
+        }))
+    }
+
+    /// The stored parameters; the defaults only before genesis.
+    fn read_params(&self, has_genesis: bool) -> Result<ChainParams, StoreError> {
+        let data: Option<Vec<u8>> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'params'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(sql("read chain parameters"))?;
+        match data {
+            Some(d) => dec("chain parameters", &d),
+            None if has_genesis => Err(StoreError::Corrupt {
+                what: "the chain has a head but no stored parameters".into(),
+            }),
+            None => Ok(ChainParams::default()),
+        }
+    }
+
+    /// Every (key, value) row of a two-column query; `what` names the table in errors.
+    fn scan(&self, what: &'static str, query: &str) -> Result<Vec<KeyValue>, StoreError> {
+        let mut stmt = self.conn.prepare(query).map_err(sql("prepare scan"))?;
+        let rows = stmt
+            .query_map([], |r| {
+                let key: Vec<u8> = r.get(0)?;
+                let value: Vec<u8> = r.get(1)?;
+                Ok((key, value))
+            })
+            .map_err(|source| StoreError::Sqlite { op: "scan", source })?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row.map_err(|source| StoreError::Corrupt {
+                what: format!("unreadable {what} row: {source}"),
+            })?);
+        }
+        Ok(out)
+    }
+
+    /// The live database `id`, if stored.
+    pub fn database(&self, id: &DatabaseId) -> Result<Option<DatabaseProfile>, StoreError> {
+        let data: Option<Vec<u8>> = self
+            .conn
+            .query_row(
+                "SELECT data FROM databases WHERE id = ?1",
+                params![id.0.as_bytes().as_slice()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql("read database"))?;
+        data.map(|d| dec("database", &d)).transpose()
     }
 
     /// The account at `address`, if stored.
@@ -536,6 +726,20 @@ impl ChainStore {
             .optional()
             .map_err(sql("read meta"))
     }
+}
+
+/// Fails unless a row's key is the key of the value it holds.
+fn check_row(what: &str, key: &[u8], expected: &[u8]) -> Result<(), StoreError> {
+    if key == expected {
+        return Ok(());
+    }
+    Err(StoreError::Corrupt {
+        what: format!(
+            "{what} row {} holds {what} {}",
+            hex::encode(key),
+            hex::encode(expected)
+        ),
+    })
 }
 
 fn check_key(key: &str) -> Result<(), StoreError> {
@@ -662,10 +866,7 @@ mod tests {
         );
         assert_eq!(store.load_state().unwrap(), before);
         // Receipts that do not match the block.
-        let bad = BlockOutcome {
-            receipts: vec![],
-            changed_accounts: vec![],
-        };
+        let bad = BlockOutcome::default();
         assert!(matches!(
             store.commit_block(&b1, &bad),
             Err(StoreError::ReceiptMismatch { .. })
@@ -762,13 +963,170 @@ mod tests {
         assert_eq!(err.code(), ErrorCode::StorageCorrupt, "{err}");
         {
             let conn = Connection::open(&path).unwrap();
-            conn.execute("UPDATE meta SET value = 2 WHERE key = 'schema_version'", [])
+            conn.execute("UPDATE meta SET value = 3 WHERE key = 'schema_version'", [])
                 .unwrap();
         }
         let err = ChainStore::open(&path).unwrap_err();
         assert!(
-            matches!(err, StoreError::SchemaVersion { found: 2, .. }),
+            matches!(err, StoreError::SchemaVersion { found: 3, .. }),
             "{err}"
         );
+        assert_eq!(err.code(), ErrorCode::UnsupportedVersion);
+    }
+
+    /// A store as a schema-1 build left it: no database or provider tables.
+    fn write_v1_store(path: &Path) {
+        let conn = Connection::open(path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+             CREATE TABLE blocks (height INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE, data BLOB NOT NULL);
+             CREATE TABLE accounts (address BLOB PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
+             CREATE TABLE tx_index (hash BLOB PRIMARY KEY, height INTEGER NOT NULL,
+                 position INTEGER NOT NULL, ok INTEGER NOT NULL, receipt BLOB NOT NULL) WITHOUT ROWID;
+             INSERT INTO meta (key, value) VALUES ('schema_version', 1);",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn an_older_schema_is_refused_and_left_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chain.db");
+        write_v1_store(&path);
+        let err = ChainStore::open(&path).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::SchemaTooOld {
+                    found: 1,
+                    supported: 2
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(err.code(), ErrorCode::UnsupportedVersion);
+        let msg = err.to_string();
+        assert!(msg.contains("written by an older build"), "{msg}");
+        assert!(msg.contains("start this node from an empty one"), "{msg}");
+        // Nothing was added to the old store.
+        let conn = Connection::open(&path).unwrap();
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'databases'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 0);
+        drop(conn);
+        // A store with tables but no version is corrupt, not adopted.
+        let other = dir.path().join("other.db");
+        Connection::open(&other)
+            .unwrap()
+            .execute_batch("CREATE TABLE blocks (height INTEGER PRIMARY KEY);")
+            .unwrap();
+        let err = ChainStore::open(&other).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::StorageCorrupt, "{err}");
+    }
+
+    #[test]
+    fn databases_providers_and_drops_round_trip() {
+        use crate::types::{
+            DatabaseId, DropDatabase, Permission, TxPayload, UpdateBilling, UpdatePermission,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chain.db");
+        let g = db_genesis();
+        let (kept, dropped, digest) = {
+            let mut store = ChainStore::open(&path).unwrap();
+            let mut s = store.load_or_init(&g).unwrap();
+            assert_eq!(s.params().min_provider_deposit, 100);
+            step(
+                &mut store,
+                &mut s,
+                vec![
+                    signed(MINER_1, 0, TxPayload::ProvideService(offer(MINER_1, 100))),
+                    signed(MINER_2, 0, TxPayload::ProvideService(offer(MINER_2, 200))),
+                ],
+            );
+            let kept = DatabaseId::derive(&addr(USER_A), 0);
+            let dropped = DatabaseId::derive(&addr(USER_B), 0);
+            let block = block_on(
+                &s,
+                vec![
+                    signed(USER_A, 0, TxPayload::CreateDatabase(create_db(2, &[]))),
+                    signed(
+                        USER_B,
+                        0,
+                        TxPayload::CreateDatabase(create_db(1, &[MINER_2])),
+                    ),
+                ],
+            );
+            let out = s.apply_block(&block, &bps()).unwrap();
+            assert!(out.receipts.iter().all(|r| r.is_ok()), "{:?}", out.receipts);
+            assert_eq!(out.changed_databases.len(), 2);
+            assert!(out.changed_providers.is_empty());
+            store.commit_block(&block, &out).unwrap();
+            // Grant and bill on A's database, drop B's.
+            let block = block_on(
+                &s,
+                vec![
+                    signed(
+                        USER_A,
+                        1,
+                        TxPayload::UpdatePermission(UpdatePermission {
+                            database: kept,
+                            user: addr(USER_C),
+                            permission: "Read".parse::<Permission>().unwrap(),
+                        }),
+                    ),
+                    signed(
+                        MINER_1,
+                        1,
+                        TxPayload::UpdateBilling(UpdateBilling {
+                            database: kept,
+                            period: 1,
+                            users: vec![],
+                        }),
+                    ),
+                    signed(
+                        USER_B,
+                        1,
+                        TxPayload::DropDatabase(DropDatabase { database: dropped }),
+                    ),
+                ],
+            );
+            let out = s.apply_block(&block, &bps()).unwrap();
+            assert!(out.receipts.iter().all(|r| r.is_ok()), "{:?}", out.receipts);
+            assert_eq!(out.dropped_databases, vec![dropped]);
+            assert_eq!(out.changed_databases.len(), 1);
+            assert_eq!(out.changed_databases[0].id, kept);
+            store.commit_block(&block, &out).unwrap();
+            assert_eq!(store.load_state().unwrap(), s);
+            assert!(store.database(&dropped).unwrap().is_none());
+            assert_eq!(store.database(&kept).unwrap().as_ref(), s.database(&kept));
+            (kept, dropped, s.state_digest().unwrap())
+        };
+        let mut store = ChainStore::open(&path).unwrap();
+        let s = store.load_or_init(&g).unwrap();
+        assert_eq!(s.state_digest().unwrap(), digest);
+        assert_eq!(s.params().min_provider_deposit, 100);
+        assert!(s.is_dropped(&dropped) && s.database(&dropped).is_none());
+        let p = s.database(&kept).unwrap();
+        assert_eq!(p.users.len(), 2);
+        assert_eq!(p.last_billed_period, 1);
+        assert_eq!(s.provider(&addr(MINER_2)).unwrap().deposit, 200);
+        assert_eq!(s.providers().count(), 2);
+        // Other parameters are another genesis.
+        let other = g.clone().with_params(ChainParams::new(101));
+        let err = ChainStore::open(&path)
+            .unwrap()
+            .load_or_init(&other)
+            .unwrap_err();
+        assert!(matches!(err, StoreError::GenesisMismatch { .. }), "{err}");
+        // A reset store holds nothing and can take a genesis again.
+        store.reset().unwrap();
+        assert_eq!(store.load_state().unwrap(), ChainState::default());
+        assert_eq!(store.load_or_init(&g).unwrap(), db_state());
     }
 }

@@ -1,9 +1,14 @@
 //! Fixed keys, a funded genesis and builders shared by the chain's unit tests.
 
+use super::params::ChainParams;
 use super::state::{BpSet, ChainState, Genesis};
 use crate::crypto::{Address, NodeId, PrivateKey};
+use crate::error::ErrorCode;
 use crate::hash::{Tag, hash};
-use crate::types::{Balances, Block, Token, Transaction, TxBody, TxPayload};
+use crate::types::{
+    Balances, Block, Consistency, CreateDatabase, DatabaseId, ProvideService, ResourceAsk, Token,
+    Transaction, TxBody, TxPayload,
+};
 
 /// The key with scalar `n` (reproducible).
 pub(crate) fn key(n: u8) -> PrivateKey {
@@ -20,9 +25,9 @@ pub(crate) fn addr(n: u8) -> Address {
 /// Alice (key 1) holds 1000 Particle and 50 Wave; Bob (key 2) 10 Particle;
 /// Carol (key 3) u64::MAX Wave.
 pub(crate) fn genesis() -> Genesis {
-    Genesis {
-        timestamp: 1_000,
-        accounts: vec![
+    Genesis::new(
+        1_000,
+        vec![
             (
                 addr(1),
                 Balances::new()
@@ -32,7 +37,7 @@ pub(crate) fn genesis() -> Genesis {
             (addr(2), Balances::new().with(Token::Particle, 10)),
             (addr(3), Balances::new().with(Token::Wave, u64::MAX)),
         ],
-    }
+    )
 }
 
 /// The genesis state.
@@ -103,4 +108,120 @@ pub(crate) fn block_on(state: &ChainState, txs: Vec<Transaction>) -> Block {
         &bp_key(),
     )
     .unwrap()
+}
+
+/// Miners' keys.
+pub(crate) const MINER_1: u8 = 11;
+/// A second miner.
+pub(crate) const MINER_2: u8 = 12;
+/// A third miner.
+pub(crate) const MINER_3: u8 = 13;
+/// Database users' keys.
+pub(crate) const USER_A: u8 = 21;
+/// A second user.
+pub(crate) const USER_B: u8 = 22;
+/// A third user.
+pub(crate) const USER_C: u8 = 23;
+
+/// Miners 1-3 and users A-C hold 10,000 Particle and 1,000 Wave each;
+/// `MinProviderDeposit` is 100.
+pub(crate) fn db_genesis() -> Genesis {
+    let funds = Balances::new()
+        .with(Token::Particle, 10_000)
+        .with(Token::Wave, 1_000);
+    Genesis::new(
+        1_000,
+        [MINER_1, MINER_2, MINER_3, USER_A, USER_B, USER_C]
+            .into_iter()
+            .map(|k| (addr(k), funds.clone()))
+            .collect(),
+    )
+    .with_params(ChainParams::new(100))
+}
+
+/// The state of [`db_genesis`].
+pub(crate) fn db_state() -> ChainState {
+    ChainState::genesis(&db_genesis()).unwrap().0
+}
+
+/// The node id of miner key `n` (tests do not need the proof of work).
+pub(crate) fn node(n: u8) -> NodeId {
+    NodeId(hash(Tag::Message, &[b'n', n]))
+}
+
+/// Miner `n`'s offer: everyone served, gas price 1, 1 GiB memory, 10 GiB
+/// disk, load 500/1000, in Particle.
+pub(crate) fn offer(n: u8, deposit: u64) -> ProvideService {
+    ProvideService {
+        resources: ResourceAsk {
+            memory_mb: 1024,
+            disk_mb: 10 * 1024,
+            load_avg_per_cpu_milli: 500,
+        },
+        gas_price: 1,
+        target_users: Vec::new(),
+        deposit,
+        token: Token::Particle,
+        node_id: node(n),
+    }
+}
+
+/// A strong-consistency database of `node_count` nodes on `targets` first,
+/// no resource requirement, gas price 10, 1000 Particle in advance.
+pub(crate) fn create_db(node_count: u16, targets: &[u8]) -> CreateDatabase {
+    CreateDatabase {
+        node_count,
+        target_miners: targets.iter().map(|t| addr(*t)).collect(),
+        consistency: Consistency::Strong,
+        resources: ResourceAsk::default(),
+        gas_price: 10,
+        advance_payment: 1_000,
+        token: Token::Particle,
+    }
+}
+
+/// Applies miner `n`'s `ProvideService` at its next nonce.
+pub(crate) fn provide(s: &mut ChainState, n: u8, offer: ProvideService) {
+    let nonce = s.next_nonce(&addr(n));
+    s.apply_tx(&signed(n, nonce, TxPayload::ProvideService(offer)))
+        .unwrap();
+}
+
+/// Applies `owner`'s `CreateDatabase` at its next nonce; returns the new id.
+pub(crate) fn create(s: &mut ChainState, owner: u8, ask: CreateDatabase) -> DatabaseId {
+    let nonce = s.next_nonce(&addr(owner));
+    s.apply_tx(&signed(owner, nonce, TxPayload::CreateDatabase(ask)))
+        .unwrap();
+    let id = DatabaseId::derive(&addr(owner), nonce);
+    assert!(s.database(&id).is_some());
+    id
+}
+
+/// `assert_refused!(&mut state, &tx, code, needle)`: [`check_refused`], with
+/// `tx` built before `state` is borrowed mutably (so it may read the state).
+macro_rules! assert_refused {
+    ($state:expr, $tx:expr, $code:expr, $needle:expr $(,)?) => {{
+        let tx: &$crate::types::Transaction = $tx;
+        $crate::chain::testkit::check_refused($state, tx, $code, $needle)
+    }};
+}
+pub(crate) use assert_refused;
+
+/// Asserts `tx` is refused with `code` and a message containing `needle`, changing nothing.
+pub(crate) fn check_refused(
+    state: &mut ChainState,
+    tx: &Transaction,
+    code: ErrorCode,
+    needle: &str,
+) {
+    let before = state.clone();
+    let digest = state.state_digest().unwrap();
+    let err = state.validate_tx(tx).unwrap_err();
+    assert_eq!(err.code(), code, "{err}");
+    let err = state.apply_tx(tx).unwrap_err();
+    assert_eq!(err.code(), code, "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains(needle), "expected {needle:?} in {msg:?}");
+    assert_eq!(*state, before);
+    assert_eq!(state.state_digest().unwrap(), digest);
 }

@@ -2,7 +2,8 @@
 //! main chain keeps for databases and the miners that provide service.
 //!
 //! The payloads are defined here so clients can build and sign them; their
-//! effects on the main chain belong to `chain` (the miner issue gives them).
+//! effects on the main chain (miner matching, deposits, billing, the rules
+//! on Super users) belong to `chain::apply`, whose module docs state them.
 
 use std::fmt;
 use std::str::FromStr;
@@ -169,7 +170,8 @@ pub struct BillingEntry {
     pub rows_affected: u64,
 }
 
-/// `UpdateBilling`: a database's miners charge its users for a period.
+/// `UpdateBilling`: one of a database's miners charges its users for a period
+/// of `(rows_read + rows_affected) * gas_price` each.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct UpdateBilling {
     /// The database.
@@ -423,7 +425,9 @@ pub enum UserStatus {
     /// In good standing.
     #[default]
     Normal,
-    /// Owes more than its advance payment covers; requests are refused.
+    /// Owes more than its advance payment covered (see
+    /// [`DatabaseUser::arrears`]); miners refuse its requests until a
+    /// transfer to the database's account settles the arrears.
     Arrears,
 }
 
@@ -449,7 +453,8 @@ pub struct MinerAssignment {
     pub address: Address,
     /// The miner's node id.
     pub node_id: NodeId,
-    /// The deposit it locked for this database.
+    /// The miner's provider deposit when it was assigned: the stake backing
+    /// this database (deposits are locked per provider, not per database).
     pub deposit: u64,
 }
 
@@ -472,7 +477,8 @@ pub struct DatabaseProfile {
     pub gas_price: u64,
     /// Resources asked of each miner.
     pub resources: ResourceAsk,
-    /// The last billing period applied.
+    /// The last billing period applied (0: none yet; periods are numbered
+    /// from 1 and must increase).
     pub last_billed_period: u64,
 }
 

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use covenant_core::api::chain::{
-    ChainInfo, GetAccount, GetBlock, GetHead, GetTxState, NextNonce, SubmitTx, TxStatus,
+    ChainInfo, GetAccount, GetBlock, GetDatabase, GetHead, GetProvider, GetTxState, MinerDatabases,
+    NextNonce, SubmitTx, TxStatus, UserDatabases,
 };
 use covenant_core::chain::TxError;
 use covenant_core::crypto::Address;
@@ -189,6 +190,40 @@ pub(crate) fn mount(router: &mut Router, bp: Arc<BpInner>) -> Result<(), NetErro
     router.register::<GetBlock, _, _>(move |_, height| {
         let b = b.clone();
         async move { b.chain.store().block_by_height(height).map_err(store_error) }
+    })?;
+    let b = bp.clone();
+    router.register::<GetDatabase, _, _>(move |_, id| {
+        let b = b.clone();
+        async move { Ok(b.chain.state().database(&id).cloned()) }
+    })?;
+    let b = bp.clone();
+    router.register::<UserDatabases, _, _>(move |_, user| {
+        let b = b.clone();
+        async move {
+            Ok(b.chain
+                .state()
+                .user_databases(&user)
+                .into_iter()
+                .cloned()
+                .collect())
+        }
+    })?;
+    let b = bp.clone();
+    router.register::<MinerDatabases, _, _>(move |_, miner| {
+        let b = b.clone();
+        async move {
+            Ok(b.chain
+                .state()
+                .miner_databases(&miner)
+                .into_iter()
+                .cloned()
+                .collect())
+        }
+    })?;
+    let b = bp.clone();
+    router.register::<GetProvider, _, _>(move |_, miner| {
+        let b = b.clone();
+        async move { Ok(b.chain.state().provider(&miner).cloned()) }
     })?;
     let b = bp;
     router.register::<GetHead, _, _>(move |_, ()| {

@@ -1,0 +1,223 @@
+//! The typed error of the client library: what went wrong and, where the
+//! user can do something about it, what to do.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use covenant_core::ErrorCode;
+use covenant_core::codec::CodecError;
+use covenant_core::config::ConfigError;
+use covenant_core::crypto::{CryptoError, KeyFileError};
+use covenant_core::hash::Hash;
+use covenant_core::net::NetError;
+
+/// Why a [`Client`](crate::Client) operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The config file could not be read, parsed or validated.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The private key file could not be opened.
+    #[error(transparent)]
+    KeyFile(#[from] KeyFileError),
+    /// The config does not describe a usable client identity or network.
+    #[error("config {}: {reason}", .path.display())]
+    Unusable {
+        /// The config file (or its folder, for a config built in code).
+        path: PathBuf,
+        /// What is missing or wrong, and how to fix it.
+        reason: String,
+    },
+    /// The node identity or TLS credentials could not be built.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    /// No block producer could be reached.
+    #[error(
+        "cannot reach any block producer (tried: {tried}): {source}; \
+         is the testnet running? (start it with `cql testnet up DIR`)"
+    )]
+    Network {
+        /// The addresses tried, comma separated.
+        tried: String,
+        /// The last transport error.
+        source: NetError,
+    },
+    /// The block producers refused a transaction.
+    #[error("the block producers refused the transaction: {message}")]
+    Rejected {
+        /// The [`ErrorCode`] number the block producer gave.
+        code: u32,
+        /// The block producer's explanation.
+        message: String,
+    },
+    /// A block producer answered a request with an error.
+    #[error("block producer refused {method}: {message}")]
+    Remote {
+        /// The RPC method.
+        method: &'static str,
+        /// The [`ErrorCode`] number the block producer gave.
+        code: u32,
+        /// The block producer's explanation.
+        message: String,
+    },
+    /// The transaction is in a block, but it failed and changed nothing.
+    #[error("transaction {hash} failed: {reason}")]
+    TxFailed {
+        /// The transaction id.
+        hash: Hash,
+        /// The [`ErrorCode`] number of the failure.
+        code: u32,
+        /// Why it failed.
+        reason: String,
+    },
+    /// The transaction waited too long in the pool and was dropped.
+    #[error("transaction {hash} expired before it was put in a block; send it again")]
+    TxExpired {
+        /// The transaction id.
+        hash: Hash,
+    },
+    /// No block producer knows the transaction.
+    #[error(
+        "transaction {hash} is unknown to the block producers after {after:?} \
+         (it may have been lost when a block producer failed); send it again"
+    )]
+    TxNotFound {
+        /// The transaction id.
+        hash: Hash,
+        /// How long it was looked for.
+        after: Duration,
+    },
+    /// The operation did not finish in time.
+    #[error("{what} did not finish within {after:?}")]
+    Timeout {
+        /// What was being waited for.
+        what: String,
+        /// The time allowed.
+        after: Duration,
+    },
+    /// An argument is not acceptable; nothing was sent.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// A block producer's answer makes no sense.
+    #[error("unexpected answer from the block producers: {0}")]
+    Protocol(String),
+    /// A transaction could not be encoded for signing.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+}
+
+/// Codes a block producer may send that this client tells apart.
+const KNOWN_REMOTE_CODES: &[ErrorCode] = &[
+    ErrorCode::Internal,
+    ErrorCode::InvalidArgument,
+    ErrorCode::NotFound,
+    ErrorCode::Codec,
+    ErrorCode::UnsupportedVersion,
+    ErrorCode::InvalidKey,
+    ErrorCode::BadSignature,
+    ErrorCode::InvalidTransaction,
+    ErrorCode::UnknownToken,
+    ErrorCode::InvalidAmount,
+    ErrorCode::InsufficientBalance,
+    ErrorCode::NonceReused,
+    ErrorCode::NonceTooHigh,
+    ErrorCode::WrongSigner,
+    ErrorCode::BalanceOverflow,
+    ErrorCode::UnsupportedTransaction,
+    ErrorCode::TxPoolFull,
+    ErrorCode::DuplicateTransaction,
+    ErrorCode::Storage,
+    ErrorCode::NotLeader,
+    ErrorCode::NoQuorum,
+    ErrorCode::Timeout,
+    ErrorCode::UnknownMethod,
+    ErrorCode::BadRequest,
+    ErrorCode::Unauthenticated,
+    ErrorCode::PermissionDenied,
+];
+
+/// The [`ErrorCode`] with number `code`, or [`ErrorCode::Remote`] for one this build does not know.
+pub(crate) fn remote_code(code: u32) -> ErrorCode {
+    KNOWN_REMOTE_CODES
+        .iter()
+        .copied()
+        .find(|c| c.as_u32() == code)
+        .unwrap_or(ErrorCode::Remote)
+}
+
+impl ClientError {
+    /// The stable code of this error (a remote code this build does not know is [`ErrorCode::Remote`]).
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ClientError::Config(e) => e.code(),
+            ClientError::KeyFile(e) => e.code(),
+            ClientError::Unusable { .. } => ErrorCode::Config,
+            ClientError::Crypto(e) => e.code(),
+            ClientError::Network { source, .. } => source.code(),
+            ClientError::Rejected { code, .. }
+            | ClientError::Remote { code, .. }
+            | ClientError::TxFailed { code, .. } => remote_code(*code),
+            ClientError::TxExpired { .. } | ClientError::TxNotFound { .. } => ErrorCode::NotFound,
+            ClientError::Timeout { .. } => ErrorCode::Timeout,
+            ClientError::InvalidArgument(_) => ErrorCode::InvalidArgument,
+            ClientError::Protocol(_) => ErrorCode::Internal,
+            ClientError::Codec(e) => e.code(),
+        }
+    }
+
+    /// Whether the same operation may succeed if tried again later.
+    pub fn retryable(&self) -> bool {
+        match self {
+            ClientError::Network { .. }
+            | ClientError::Timeout { .. }
+            | ClientError::TxExpired { .. }
+            | ClientError::TxNotFound { .. } => true,
+            ClientError::Rejected { code, .. } | ClientError::Remote { code, .. } => matches!(
+                remote_code(*code),
+                ErrorCode::TxPoolFull | ErrorCode::NotLeader | ErrorCode::NoQuorum
+            ),
+            _ => false,
+        }
+    }
+
+    /// Whether this is a refusal (or failure) with `code`.
+    pub fn is(&self, code: ErrorCode) -> bool {
+        self.code() == code
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remote_codes_map_back() {
+        assert_eq!(
+            remote_code(ErrorCode::NonceReused.as_u32()),
+            ErrorCode::NonceReused
+        );
+        assert_eq!(remote_code(999_999), ErrorCode::Remote);
+        let e = ClientError::Rejected {
+            code: ErrorCode::WrongSigner.as_u32(),
+            message: "signed by someone else".into(),
+        };
+        assert!(e.is(ErrorCode::WrongSigner));
+        assert!(!e.retryable());
+        assert!(e.to_string().contains("signed by someone else"));
+    }
+
+    #[test]
+    fn network_error_tells_what_to_do() {
+        let e = ClientError::Network {
+            tried: "127.0.0.1:1, 127.0.0.1:2".into(),
+            source: NetError::Timeout {
+                what: "connect",
+                after: Duration::from_secs(1),
+            },
+        };
+        let text = e.to_string();
+        assert!(text.contains("127.0.0.1:1, 127.0.0.1:2"), "{text}");
+        assert!(text.contains("is the testnet running?"), "{text}");
+        assert!(e.retryable());
+    }
+}

@@ -1,0 +1,476 @@
+//! The SQLite executor of one database on a miner.
+//!
+//! [`Executor`] owns the database's SQLite file: one writer connection, fed
+//! the writes the database's Raft log commits, and a read-only connection
+//! (more with [`Executor::reader`]) for read requests.
+//!
+//! - **A request is one transaction.** All statements of all queries of a
+//!   write run in one SQLite transaction: all or nothing. User `BEGIN`,
+//!   `COMMIT`, `SAVEPOINT`... are refused; no transaction spans requests.
+//! - **Writes are deterministic.** They are replayed on every replica and
+//!   from the chain, so `random()`, the current time and the time zone are
+//!   refused ([`DeterminismPolicy`], `executor/determinism.rs`); so are
+//!   temporary objects and connection-changing PRAGMAs, which would live on
+//!   one replica only. `last_insert_rowid()` and `changes()` start at 0 in
+//!   every request, as on a freshly opened replica. A write's time limit is a
+//!   count of SQLite VM steps, identical on every replica, never a clock.
+//! - **Reads are read-only** three times over: a read-only connection with
+//!   `PRAGMA query_only`, `sqlite3_stmt_readonly()`, and an authorizer that
+//!   denies every write action. They run in one snapshot per request, with a
+//!   wall-clock timeout.
+//! - **Durability.** WAL with `synchronous=NORMAL`: a power loss may drop the
+//!   last transactions from the SQLite file, which is acceptable ONLY because
+//!   the database's Raft log is fsynced before a write is applied and is the
+//!   source of truth; on restart the log replays the entries after the last
+//!   applied one (as hiqlite's ARCHITECTURE note explains for its state
+//!   machine). Anything that writes this file outside the log must not rely
+//!   on it surviving a crash.
+//! - The chain's own tables (`_covenant_*`, [`HIDDEN_TABLE_PREFIX`]) share
+//!   the file, written through [`Executor::write_with`] in the same
+//!   transaction as the user's rows; user SQL can neither read nor write them.
+//!
+//! This module must not import the network, consensus or the main chain:
+//! time and randomness arrive as a [`WriteEnv`] stamped by the Raft leader.
+
+mod bind;
+mod determinism;
+mod error;
+mod guard;
+mod lexer;
+mod run;
+mod show;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, OpenFlags};
+use serde::{Deserialize, Serialize};
+
+pub use determinism::DeterminismPolicy;
+pub use error::{EXCERPT_CHARS, SqlError};
+pub use guard::HIDDEN_TABLE_PREFIX;
+
+use guard::{Guard, Mode};
+use run::Ctx;
+
+use super::query::{Query, QueryResult};
+use super::value::Value;
+
+/// What the Raft leader stamps on each write entry, identical on every replica.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct WriteEnv {
+    /// The leader's clock when it proposed the entry, in Unix milliseconds.
+    pub timestamp_ms: u64,
+    /// Random bytes drawn by the leader for the entry.
+    pub seed: [u8; 32],
+}
+
+/// Bounds on what one request may cost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Most rows a request may return (all statements together).
+    pub max_rows: usize,
+    /// Most bytes of values a request may return (all statements together).
+    pub max_result_bytes: usize,
+    /// Wall-clock limit of a read request.
+    pub read_timeout: Duration,
+    /// SQLite VM steps a write request may run: deterministic, unlike a clock.
+    pub write_vm_steps: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_rows: 100_000,
+            max_result_bytes: 64 << 20,
+            read_timeout: Duration::from_secs(30),
+            // Roughly 10 to 60 seconds of work, depending on the statement.
+            write_vm_steps: 5_000_000_000,
+        }
+    }
+}
+
+/// How an [`Executor`] runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecutorOptions {
+    /// Request limits.
+    pub limits: Limits,
+    /// What happens to non-deterministic writes.
+    pub determinism: DeterminismPolicy,
+}
+
+/// SQLite's wait for a lock held by another connection of this process.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The savepoint around a request's user statements, inside the write transaction.
+const REQUEST_SAVEPOINT: &str = "covenant_request";
+
+/// The rows of every table, in a stable order: `(table, rows)`.
+pub type Dump = Vec<(String, Vec<Vec<Value>>)>;
+
+/// Owns one database's SQLite file.
+pub struct Executor {
+    path: PathBuf,
+    options: ExecutorOptions,
+    writer: Connection,
+    guard: Guard,
+    reader: Reader,
+}
+
+impl std::fmt::Debug for Executor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Executor")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Executor {
+    /// Opens (creating if missing) the database file with default options.
+    pub fn open(path: &Path) -> Result<Executor, SqlError> {
+        Executor::open_with(path, ExecutorOptions::default())
+    }
+
+    /// Opens (creating if missing) the database file.
+    pub fn open_with(path: &Path, options: ExecutorOptions) -> Result<Executor, SqlError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| SqlError::Storage {
+                op: "create the database directory",
+                message: format!("{}: {e}", dir.display()),
+            })?;
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let writer = Connection::open_with_flags(path, flags)
+            .map_err(SqlError::storage("open the database"))?;
+        configure_writer(&writer)?;
+        let guard = Guard::install(&writer, options.determinism);
+        let reader = Reader::open(path, options.limits.clone())?;
+        Ok(Executor {
+            path: path.to_owned(),
+            options,
+            writer,
+            guard,
+            reader,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The options it runs with.
+    pub fn options(&self) -> &ExecutorOptions {
+        &self.options
+    }
+
+    /// Runs a write request as one transaction: every statement of every
+    /// query, all or nothing. Returns one result per statement, in order.
+    pub fn write(
+        &mut self,
+        queries: &[Query],
+        env: &WriteEnv,
+    ) -> Result<Vec<QueryResult>, SqlError> {
+        let (outcome, ()) = self.write_with(queries, env, |_, _| Ok::<(), SqlError>(()))?;
+        outcome
+    }
+
+    /// Runs a write request, then `record` in the SAME transaction, then commits.
+    ///
+    /// The user's statements run inside a savepoint: if they fail, their
+    /// changes are undone but the transaction goes on, so `record` (the
+    /// chain's bookkeeping, with full access to the connection) can store the
+    /// failed request too. The outer `Ok` carries the user's outcome; the
+    /// outer `Err` means nothing was committed (storage failure or `record`
+    /// failed).
+    pub fn write_with<T, E, F>(
+        &mut self,
+        queries: &[Query],
+        env: &WriteEnv,
+        record: F,
+    ) -> Result<(Result<Vec<QueryResult>, SqlError>, T), E>
+    where
+        E: From<SqlError>,
+        F: FnOnce(&Connection, &Result<Vec<QueryResult>, SqlError>) -> Result<T, E>,
+    {
+        // The refusing policy needs nothing from the environment; a resolving
+        // one will seed random() and the clock from it (see determinism.rs).
+        let _ = env;
+        let conn = &self.writer;
+        let guard = &self.guard;
+        guard.set_mode(Mode::Internal);
+        if !conn.is_autocommit() {
+            conn.execute_batch("ROLLBACK")
+                .map_err(SqlError::storage("reset the transaction"))?;
+        }
+        conn.execute_batch("BEGIN IMMEDIATE")
+            .map_err(SqlError::storage("begin"))?;
+        let started = start_request(conn).and_then(|()| {
+            conn.execute_batch(&format!("SAVEPOINT {REQUEST_SAVEPOINT}"))
+                .map_err(SqlError::storage("savepoint"))
+        });
+        if let Err(e) = started {
+            rollback(conn);
+            return Err(e.into());
+        }
+
+        guard.start_request(None, Some(self.options.limits.write_vm_steps));
+        guard.set_mode(Mode::Write);
+        let ctx = Ctx {
+            conn,
+            guard,
+            mode: Mode::Write,
+            limits: &self.options.limits,
+            policy: self.options.determinism,
+        };
+        let outcome = run::run_queries(&ctx, queries);
+        guard.set_mode(Mode::Internal);
+
+        let settled = if outcome.is_err() {
+            undo_request(conn)
+        } else {
+            conn.execute_batch(&format!("RELEASE {REQUEST_SAVEPOINT}"))
+                .map_err(SqlError::storage("release"))
+        };
+        if let Err(e) = settled {
+            rollback(conn);
+            return Err(e.into());
+        }
+        match record(conn, &outcome) {
+            Ok(t) => match conn.execute_batch("COMMIT") {
+                Ok(()) => Ok((outcome, t)),
+                Err(e) => {
+                    rollback(conn);
+                    Err(SqlError::storage("commit")(e).into())
+                }
+            },
+            Err(e) => {
+                rollback(conn);
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs a read request in one snapshot on the executor's read connection.
+    pub fn read(&self, queries: &[Query]) -> Result<Vec<QueryResult>, SqlError> {
+        self.reader.read(queries)
+    }
+
+    /// A new read-only connection, for reads on other threads.
+    pub fn reader(&self) -> Result<Reader, SqlError> {
+        Reader::open(&self.path, self.options.limits.clone())
+    }
+
+    /// Runs `f` on the writer connection with every check off: for the
+    /// chain's own tables, outside user requests. Not for user SQL.
+    pub fn with_connection<T>(&mut self, f: impl FnOnce(&Connection) -> T) -> T {
+        self.guard.set_mode(Mode::Internal);
+        f(&self.writer)
+    }
+
+    /// Moves the WAL's content into the database file and truncates the WAL.
+    pub fn checkpoint(&mut self) -> Result<(), SqlError> {
+        self.guard.set_mode(Mode::Internal);
+        self.writer
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(SqlError::storage("checkpoint"))
+    }
+
+    /// Checkpoints and closes both connections, reporting failures.
+    pub fn close(mut self) -> Result<(), SqlError> {
+        self.checkpoint()?;
+        self.reader
+            .conn
+            .close()
+            .map_err(|(_, e)| SqlError::storage("close the reader")(e))?;
+        self.writer
+            .close()
+            .map_err(|(_, e)| SqlError::storage("close the writer")(e))
+    }
+
+    /// Every user table's rows, tables by name, rows by rowid (or primary key
+    /// for WITHOUT ROWID tables). The first entry, `sqlite_schema`, holds the
+    /// schema (`type, name, tbl_name, sql` by type and name), so two replicas
+    /// are equal exactly when their dumps are. Chain tables are left out.
+    pub fn dump(&self) -> Result<Dump, SqlError> {
+        self.guard.set_mode(Mode::Internal);
+        let conn = &self.writer;
+        let q = |sql: &str| -> Result<Vec<Vec<Value>>, SqlError> {
+            let mut stmt = conn.prepare(sql).map_err(SqlError::storage("dump"))?;
+            let width = stmt.column_count();
+            let rows = stmt
+                .query_map([], |r| (0..width).map(|i| r.get::<_, Value>(i)).collect())
+                .map_err(SqlError::storage("dump"))?;
+            rows.collect::<Result<Vec<Vec<Value>>, _>>()
+                .map_err(SqlError::storage("dump"))
+        };
+        let user = "name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_covenant\\_%' ESCAPE '\\'";
+        let mut out = vec![(
+            "sqlite_schema".to_owned(),
+            q(&format!(
+                "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE {user} ORDER BY type, name"
+            ))?,
+        )];
+        let tables = q(&format!(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND {user} \
+             AND sql NOT LIKE 'CREATE VIRTUAL%' ORDER BY name"
+        ))?;
+        for row in tables {
+            let Some(Value::Text(table)) = row.into_iter().next() else {
+                continue;
+            };
+            let quoted = format!("\"{}\"", table.replace('"', "\"\""));
+            let rows = match q(&format!("SELECT * FROM {quoted} ORDER BY _rowid_")) {
+                Ok(rows) => rows,
+                Err(_) => {
+                    // WITHOUT ROWID: order by the primary key, which such tables must have.
+                    let pk = q(&format!(
+                        "SELECT name FROM pragma_table_info('{}') WHERE pk > 0 ORDER BY pk",
+                        table.replace('\'', "''")
+                    ))?;
+                    let order: Vec<String> = pk
+                        .into_iter()
+                        .filter_map(|r| match r.into_iter().next() {
+                            Some(Value::Text(c)) => Some(format!("\"{}\"", c.replace('"', "\"\""))),
+                            _ => None,
+                        })
+                        .collect();
+                    let order = if order.is_empty() {
+                        "1".to_owned()
+                    } else {
+                        order.join(", ")
+                    };
+                    q(&format!("SELECT * FROM {quoted} ORDER BY {order}"))?
+                }
+            };
+            out.push((table, rows));
+        }
+        Ok(out)
+    }
+}
+
+/// Pragmas of the writer connection (see the module doc for `synchronous`).
+fn configure_writer(conn: &Connection) -> Result<(), SqlError> {
+    let op = SqlError::storage;
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)
+        .map_err(op("configure"))?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(op("configure"))?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(op("enable WAL"))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(SqlError::Storage {
+            op: "enable WAL",
+            message: format!("SQLite kept journal_mode {mode}"),
+        });
+    }
+    conn.execute_batch(
+        "PRAGMA synchronous = NORMAL;
+         PRAGMA foreign_keys = ON;
+         CREATE TEMP TABLE IF NOT EXISTS covenant_reset (x);",
+    )
+    .map_err(op("configure"))
+}
+
+/// Makes `last_insert_rowid()` and `changes()` 0, as on a freshly opened
+/// replica, so a request that reads them first gives the same answer everywhere.
+fn start_request(conn: &Connection) -> Result<(), SqlError> {
+    for sql in [
+        "INSERT OR REPLACE INTO temp.covenant_reset (rowid, x) VALUES (0, 0)",
+        "UPDATE temp.covenant_reset SET x = 0 WHERE 0",
+    ] {
+        conn.prepare_cached(sql)
+            .and_then(|mut stmt| stmt.execute([]))
+            .map_err(SqlError::storage("start the request"))?;
+    }
+    Ok(())
+}
+
+/// Undoes the user's statements, keeping (or reopening) the transaction for the record.
+fn undo_request(conn: &Connection) -> Result<(), SqlError> {
+    if conn.is_autocommit() {
+        // SQLite already rolled the whole transaction back (an interrupt, a full disk).
+        return conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(SqlError::storage("begin"));
+    }
+    conn.execute_batch(&format!(
+        "ROLLBACK TO {REQUEST_SAVEPOINT}; RELEASE {REQUEST_SAVEPOINT}"
+    ))
+    .map_err(SqlError::storage("roll back the request"))
+}
+
+fn rollback(conn: &Connection) {
+    if !conn.is_autocommit()
+        && let Err(e) = conn.execute_batch("ROLLBACK")
+    {
+        tracing::warn!(error = %e, "rolling back a failed write");
+    }
+}
+
+/// A read-only connection to a database.
+pub struct Reader {
+    conn: Connection,
+    guard: Guard,
+    limits: Limits,
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reader {
+    fn open(path: &Path, limits: Limits) -> Result<Reader, SqlError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)
+            .map_err(SqlError::storage("open a read connection"))?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(SqlError::storage("configure the reader"))?;
+        conn.execute_batch("PRAGMA query_only = ON")
+            .map_err(SqlError::storage("configure the reader"))?;
+        let guard = Guard::install(&conn, DeterminismPolicy::Allow);
+        Ok(Reader {
+            conn,
+            guard,
+            limits,
+        })
+    }
+
+    /// Runs a read request in one snapshot; a statement that writes is refused.
+    pub fn read(&self, queries: &[Query]) -> Result<Vec<QueryResult>, SqlError> {
+        let conn = &self.conn;
+        self.guard.set_mode(Mode::Internal);
+        if !conn.is_autocommit() {
+            conn.execute_batch("ROLLBACK")
+                .map_err(SqlError::storage("reset the read"))?;
+        }
+        conn.execute_batch("BEGIN")
+            .map_err(SqlError::storage("begin a read"))?;
+        self.guard
+            .start_request(Some(Instant::now() + self.limits.read_timeout), None);
+        self.guard.set_mode(Mode::Read);
+        let ctx = Ctx {
+            conn,
+            guard: &self.guard,
+            mode: Mode::Read,
+            limits: &self.limits,
+            policy: DeterminismPolicy::Allow,
+        };
+        let outcome = run::run_queries(&ctx, queries);
+        self.guard.set_mode(Mode::Internal);
+        if !conn.is_autocommit() {
+            conn.execute_batch("COMMIT")
+                .map_err(SqlError::storage("end a read"))?;
+        }
+        outcome
+    }
+}
