@@ -4,3 +4,4 @@
 //! both build on these, so a contract lives in exactly one place.
 
 pub mod chain;
+pub mod database;

@@ -5,6 +5,7 @@
 //! machines never import openraft; this module adapts them. Must not import
 //! the network layer except through the Raft RPC service.
 
+pub mod database;
 pub mod log_store;
 pub mod main_chain;
 pub mod network;

@@ -2,7 +2,9 @@
 //!
 //! [`Executor`] owns the database's SQLite file: one writer connection, fed
 //! the writes the database's Raft log commits, and a read-only connection
-//! (more with [`Executor::reader`]) for read requests.
+//! (more with [`Executor::reader`]) for read requests. Writes take
+//! `&mut self`; the executor and its readers are `Send`, not `Sync`: give the
+//! executor to one writer thread and each reader to one reading thread.
 //!
 //! - **A request is one transaction.** All statements of all queries of a
 //!   write run in one SQLite transaction: all or nothing. User `BEGIN`,

@@ -91,7 +91,7 @@ fn unquote(raw: &str) -> Cow<'_, str> {
         '[' => ']',
         _ => return Cow::Borrowed(raw),
     };
-    let inner = &raw[open.len_utf8()..];
+    let inner = raw.get(open.len_utf8()..).unwrap_or("");
     let inner = inner.strip_suffix(close).unwrap_or(inner);
     if open == '[' {
         return Cow::Borrowed(inner);

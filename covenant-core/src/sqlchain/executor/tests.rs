@@ -660,3 +660,10 @@ fn reopen_keeps_data_and_close_reports() {
     assert_eq!(ex.path(), path.as_path());
     let _ = Args::default();
 }
+
+#[test]
+fn executor_and_reader_can_move_to_other_threads() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Executor>();
+    assert_send::<Reader>();
+}

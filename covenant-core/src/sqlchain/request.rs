@@ -1,0 +1,244 @@
+//! Signed query requests and their responses (DESIGN §5).
+//!
+//! A client signs `{database, user, timestamp, sequence, read|write,
+//! queries}`; the request's hash (`H(Tag::Request, encode(body))`) is its id,
+//! carried back in the response so the client can later find it in a block.
+
+use serde::{Deserialize, Serialize};
+
+use super::query::{Query, QueryResult};
+use crate::codec::{self, CodecError, Versioned};
+use crate::crypto::{Address, CryptoError, PrivateKey, PublicKey, Signature};
+use crate::error::ErrorCode;
+use crate::hash::{self, Hash, Tag};
+use crate::types::DatabaseId;
+
+/// Whether a request only reads or may write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum QueryKind {
+    /// Runs read-only on one replica; a write statement in it is refused.
+    Read,
+    /// Replicated through the database's log; may hold any statement.
+    Write,
+}
+
+/// The signed part of a request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestBody {
+    /// The database addressed.
+    pub database: DatabaseId,
+    /// The user's wallet address; must be the signer's.
+    pub user: Address,
+    /// When the client made it (ms since the Unix epoch); must be within the miner's `MaxReqTimeGap`.
+    pub timestamp: u64,
+    /// The client's own counter, so two identical queries sent in the same millisecond differ.
+    pub sequence: u64,
+    /// Read or write.
+    pub kind: QueryKind,
+    /// The statements, run as one atomic transaction.
+    pub queries: Vec<Query>,
+}
+
+impl RequestBody {
+    /// The request id: `H(Tag::Request, encode(self))`.
+    pub fn hash(&self) -> Result<Hash, CodecError> {
+        Ok(hash::hash(Tag::Request, &codec::encode(self)?))
+    }
+}
+
+/// A request with the user's signature.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignedRequest {
+    /// What is asked.
+    pub body: RequestBody,
+    /// The signer's key; its address must equal `body.user`.
+    pub public_key: PublicKey,
+    /// Signature over the request id.
+    pub signature: Signature,
+}
+
+impl Versioned for SignedRequest {
+    const KIND: &'static str = "query request";
+    const VERSION: u16 = 1;
+}
+
+/// Why a request was refused before it ran.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    /// The request could not be encoded or decoded.
+    #[error("malformed request: {0}")]
+    Malformed(String),
+    /// The signature does not verify over the request.
+    #[error("the request signature does not verify")]
+    BadSignature,
+    /// The request was signed by a key that is not the user's.
+    #[error("the request is for user {user} but was signed by {signer}'s key")]
+    WrongSigner {
+        /// The claimed user.
+        user: Address,
+        /// The signer's address.
+        signer: Address,
+    },
+    /// The request's timestamp is too far from the miner's clock.
+    #[error(
+        "the request was signed at {timestamp} ms but this miner's clock says {now} ms; \
+         more than {max_gap_ms} ms apart (check the client's clock)"
+    )]
+    StaleTimestamp {
+        /// The request's timestamp.
+        timestamp: u64,
+        /// The miner's time.
+        now: u64,
+        /// The allowed gap.
+        max_gap_ms: u64,
+    },
+    /// The request holds no statement.
+    #[error("the request holds no statement")]
+    Empty,
+}
+
+impl RequestError {
+    /// The stable code of this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            RequestError::BadSignature | RequestError::WrongSigner { .. } => {
+                ErrorCode::BadSignature
+            }
+            RequestError::StaleTimestamp { .. } => ErrorCode::StaleRequest,
+            _ => ErrorCode::InvalidArgument,
+        }
+    }
+}
+
+impl SignedRequest {
+    /// Signs `body` with `key`.
+    pub fn sign(body: RequestBody, key: &PrivateKey) -> Result<SignedRequest, CodecError> {
+        let id = body.hash()?;
+        Ok(SignedRequest {
+            signature: key.sign(&id),
+            public_key: key.public_key(),
+            body,
+        })
+    }
+
+    /// The request id.
+    pub fn hash(&self) -> Result<Hash, CodecError> {
+        self.body.hash()
+    }
+
+    /// Checks the signature and that the signer is the user; returns the id.
+    pub fn verify(&self) -> Result<Hash, RequestError> {
+        let id = self
+            .hash()
+            .map_err(|e| RequestError::Malformed(e.to_string()))?;
+        let signer = self.public_key.address();
+        if signer != self.body.user {
+            return Err(RequestError::WrongSigner {
+                user: self.body.user,
+                signer,
+            });
+        }
+        self.public_key
+            .verify(&id, &self.signature)
+            .map_err(|e: CryptoError| match e {
+                CryptoError::BadSignature => RequestError::BadSignature,
+                _ => RequestError::BadSignature,
+            })?;
+        if self.body.queries.is_empty() {
+            return Err(RequestError::Empty);
+        }
+        Ok(id)
+    }
+
+    /// Checks the timestamp against `now_ms` within `max_gap_ms` either way.
+    pub fn check_time(&self, now_ms: u64, max_gap_ms: u64) -> Result<(), RequestError> {
+        if self.body.timestamp.abs_diff(now_ms) > max_gap_ms {
+            return Err(RequestError::StaleTimestamp {
+                timestamp: self.body.timestamp,
+                now: now_ms,
+                max_gap_ms,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// How a request ended: one result per statement, or the error that undid it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// Every statement ran; results in statement order.
+    Ok(Vec<QueryResult>),
+    /// Nothing changed, for this reason.
+    Failed {
+        /// The stable [`ErrorCode`] number.
+        code: u32,
+        /// SQLite's or the miner's message.
+        message: String,
+    },
+}
+
+impl Outcome {
+    /// `H(Tag::Response, encode(self))`: what the block records.
+    pub fn digest(&self) -> Result<Hash, CodecError> {
+        Ok(hash::hash(Tag::Response, &codec::encode(self)?))
+    }
+}
+
+/// What a miner answers to a request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueryResponse {
+    /// The request id, to find it in a block later.
+    pub request_hash: Hash,
+    /// Results or the error.
+    pub outcome: Outcome,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sqlchain::query::Args;
+
+    fn body(user: Address) -> RequestBody {
+        RequestBody {
+            database: DatabaseId(hash::hash(Tag::Message, b"db")),
+            user,
+            timestamp: 1_000,
+            sequence: 1,
+            kind: QueryKind::Write,
+            queries: vec![Query {
+                sql: "INSERT INTO t VALUES (?)".into(),
+                args: Args::Positional(vec![crate::sqlchain::value::Value::Integer(1)]),
+            }],
+        }
+    }
+
+    #[test]
+    fn sign_verify_and_refusals() {
+        let k = PrivateKey::generate().unwrap();
+        let req = SignedRequest::sign(body(k.public_key().address()), &k).unwrap();
+        assert_eq!(req.verify().unwrap(), req.hash().unwrap());
+        // Tampered SQL.
+        let mut bad = req.clone();
+        bad.body.queries[0].sql.push(' ');
+        assert_eq!(bad.verify(), Err(RequestError::BadSignature));
+        // Signed by someone else for this user.
+        let other = PrivateKey::generate().unwrap();
+        let forged = SignedRequest::sign(body(k.public_key().address()), &other).unwrap();
+        assert!(matches!(
+            forged.verify(),
+            Err(RequestError::WrongSigner { .. })
+        ));
+        // Time gap.
+        req.check_time(1_500, 1_000).unwrap();
+        assert!(matches!(
+            req.check_time(5_000, 1_000),
+            Err(RequestError::StaleTimestamp { .. })
+        ));
+        // Round trip through the versioned codec.
+        let bytes = codec::encode_versioned(&req).unwrap();
+        assert_eq!(
+            codec::decode_versioned::<SignedRequest>(&bytes).unwrap(),
+            req
+        );
+    }
+}

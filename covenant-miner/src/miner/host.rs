@@ -1,0 +1,150 @@
+//! One hosted database: its replica (SQLite file with data and chain), its
+//! Raft group, the profile the main chain holds for it, and its seal loop.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use covenant_core::api::database::DbHead;
+use covenant_core::consensus::database::{DatabaseRaft, DatabaseShared, DatabaseStateMachine};
+use covenant_core::consensus::{GroupId, LogStore, RaftNetwork, RaftPeer, raft_id};
+use covenant_core::crypto::NodeId;
+use covenant_core::types::{DatabaseId, DatabaseProfile};
+use openraft::{Raft, SnapshotPolicy};
+use tokio::task::JoinHandle;
+
+use super::MinerInner;
+use crate::error::{MinerError, Result};
+
+/// Raft timing for database groups: failover in a few seconds, light idle traffic.
+fn raft_config(id: &DatabaseId) -> Result<openraft::Config> {
+    openraft::Config {
+        cluster_name: format!("covenant-db-{}", id.to_hex()),
+        heartbeat_interval: 250,
+        election_timeout_min: 1000,
+        election_timeout_max: 2000,
+        snapshot_policy: SnapshotPolicy::Never,
+        ..Default::default()
+    }
+    .validate()
+    .map_err(|e| MinerError::Raft(e.to_string()))
+}
+
+/// A database this miner serves.
+pub struct DatabaseHost {
+    id: DatabaseId,
+    me: NodeId,
+    pub(crate) shared: Arc<DatabaseShared>,
+    pub(crate) raft: Raft<DatabaseRaft>,
+    profile: RwLock<DatabaseProfile>,
+    seal: std::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+impl DatabaseHost {
+    /// Opens the replica under `RootDir/<id>/`, joins its Raft group and starts sealing.
+    pub(crate) async fn open(
+        inner: &Arc<MinerInner>,
+        profile: DatabaseProfile,
+        members: BTreeMap<u64, RaftPeer>,
+        sql_period: Duration,
+    ) -> Result<Arc<DatabaseHost>> {
+        let id = profile.id;
+        let dir = inner.root.join(id.to_hex());
+        std::fs::create_dir_all(&dir).map_err(|e| MinerError::Config {
+            path: dir.display().to_string(),
+            reason: format!("cannot create the database directory: {e}"),
+        })?;
+        let shared = DatabaseShared::open(id, &dir.join("data.db"))
+            .map_err(|e| MinerError::Database(e.to_string()))?;
+        let log = LogStore::<DatabaseRaft>::open(&dir.join("raft.db"))
+            .map_err(covenant_core::Error::from)?;
+        let me = inner.node_id();
+        let raft = Raft::new(
+            raft_id(&me),
+            Arc::new(raft_config(&id)?),
+            RaftNetwork::<DatabaseRaft>::new(GroupId::Database(id.0), inner.net.clone()),
+            log,
+            DatabaseStateMachine::new(shared.clone()),
+        )
+        .await
+        .map_err(|e| MinerError::Raft(e.to_string()))?;
+        inner
+            .registry
+            .insert(GroupId::Database(id.0), Arc::new(raft.clone()));
+        match raft.initialize(members).await {
+            Ok(()) => tracing::info!(database = %id.to_hex(), "initialised database group"),
+            Err(e) => {
+                tracing::debug!(database = %id.to_hex(), error = %e, "database group already initialised")
+            }
+        }
+        let host = Arc::new(DatabaseHost {
+            id,
+            me,
+            shared,
+            raft,
+            profile: RwLock::new(profile),
+            seal: std::sync::Mutex::new(None),
+        });
+        let task = tokio::spawn(super::seal::run(inner.clone(), host.clone(), sql_period));
+        *host.seal.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+        Ok(host)
+    }
+
+    /// The database id.
+    pub fn id(&self) -> DatabaseId {
+        self.id
+    }
+
+    /// The replica.
+    pub fn shared(&self) -> &Arc<DatabaseShared> {
+        &self.shared
+    }
+
+    /// The profile as last read from the main chain.
+    pub fn profile(&self) -> DatabaseProfile {
+        self.profile
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn set_profile(&self, profile: DatabaseProfile) {
+        *self.profile.write().unwrap_or_else(|p| p.into_inner()) = profile;
+    }
+
+    /// The group's leader, if known.
+    pub fn leader(&self) -> Option<NodeId> {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow();
+        let leader = m.current_leader?;
+        m.membership_config
+            .membership()
+            .get_node(&leader)
+            .map(|p| p.node_id)
+    }
+
+    /// Whether this miner leads the group.
+    pub fn is_leader(&self) -> bool {
+        self.leader() == Some(self.me)
+    }
+
+    /// The head as this replica sees it.
+    pub fn head(&self) -> DbHead {
+        DbHead {
+            head: self.shared.head(),
+            leader: self.leader(),
+            miner: self.me,
+            pending: self.shared.pending().map(|p| p.len() as u64).unwrap_or(0),
+        }
+    }
+
+    /// Stops sealing and the Raft group (the data stays on disk).
+    pub(crate) async fn stop(&self) {
+        if let Some(t) = self.seal.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            t.abort();
+        }
+        if let Err(e) = self.raft.shutdown().await {
+            tracing::warn!(database = %self.id.to_hex(), error = %e, "raft did not stop cleanly");
+        }
+    }
+}

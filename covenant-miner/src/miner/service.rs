@@ -1,0 +1,232 @@
+//! The database service clients call: signed queries, blocks and heads.
+//!
+//! A query is checked here before it touches a database: the signature,
+//! the time gap (`MaxReqTimeGap`), the user's role, status and SQL
+//! whitelist from the main chain's profile. Writes go through the group's
+//! leader and Raft; reads run on the leader's replica and are recorded for
+//! the next block.
+
+use std::sync::Arc;
+
+use covenant_core::api::database::{GetBlock, GetBlockByHash, GetHead, LocateRequest, Query};
+use covenant_core::consensus::database::{DbApplied, DbCommand};
+use covenant_core::crypto::random_bytes;
+use covenant_core::error::ErrorCode;
+use covenant_core::net::{NetError, Router, RpcError};
+use covenant_core::sqlchain::block::{BlockEntry, Stamp};
+use covenant_core::sqlchain::request::{Outcome, QueryKind, QueryResponse, SignedRequest};
+use covenant_core::types::{DatabaseId, UserStatus};
+use openraft::error::{ClientWriteError, RaftError};
+
+use super::MinerInner;
+use super::host::DatabaseHost;
+use super::seal::now_ms;
+
+fn not_served(id: &DatabaseId) -> RpcError {
+    RpcError::new(
+        ErrorCode::NotFound,
+        format!(
+            "this miner does not serve database {}; it may not have learned of it yet (retry), \
+             or the database was dropped",
+            id.to_hex()
+        ),
+    )
+    .with_retryable(true)
+}
+
+fn not_leader(host: &DatabaseHost) -> RpcError {
+    let e = RpcError::new(
+        ErrorCode::NotLeader,
+        "this miner is not the database's leader; send the request to the leader",
+    )
+    .with_retryable(true);
+    match host.leader() {
+        Some(l) => e.with_leader_hint(l.to_hex()),
+        None => e,
+    }
+}
+
+fn host_of(inner: &MinerInner, id: &DatabaseId) -> Result<Arc<DatabaseHost>, RpcError> {
+    inner.host(id).ok_or_else(|| not_served(id))
+}
+
+/// Signature, time, role, status and whitelist checks; returns the request id.
+fn admit(
+    inner: &MinerInner,
+    host: &DatabaseHost,
+    req: &SignedRequest,
+) -> Result<covenant_core::hash::Hash, RpcError> {
+    let id = req
+        .verify()
+        .map_err(|e| RpcError::new(e.code(), e.to_string()))?;
+    let gap = inner.max_req_time_gap.as_millis() as u64;
+    req.check_time(now_ms(), gap)
+        .map_err(|e| RpcError::new(e.code(), e.to_string()))?;
+    let profile = host.profile();
+    let user = req.body.user;
+    let denied = |why: String| RpcError::new(ErrorCode::PermissionDenied, why);
+    let Some(u) = profile.user(&user) else {
+        return Err(denied(format!(
+            "user {user} has no permission on database {}; ask one of its Super users to run \
+             `cql grant -to-user {user} -to-dsn {} -perm Read`",
+            profile.id.to_hex(),
+            profile.id.to_dsn()
+        )));
+    };
+    if u.status != UserStatus::Normal {
+        return Err(denied(format!(
+            "user {user} is blocked on database {} for unpaid usage; top up with \
+             `cql transfer -to-dsn {} -amount N -token {}`",
+            profile.id.to_hex(),
+            profile.id.to_dsn(),
+            profile.token
+        )));
+    }
+    let allowed = match req.body.kind {
+        QueryKind::Read => u.permission.can_read(),
+        QueryKind::Write => u.permission.can_write(),
+    };
+    if !allowed {
+        let what = match req.body.kind {
+            QueryKind::Read => "read",
+            QueryKind::Write => "write",
+        };
+        return Err(denied(format!(
+            "user {user} may not {what} database {}",
+            profile.id.to_hex()
+        )));
+    }
+    for q in &req.body.queries {
+        if !u.permission.allows_statement(&q.sql) {
+            return Err(denied(format!(
+                "statement {:?} is not in user {user}'s whitelist for database {}",
+                q.sql,
+                profile.id.to_hex()
+            )));
+        }
+    }
+    Ok(id)
+}
+
+fn outcome_of<E: std::fmt::Display>(
+    r: Result<Vec<covenant_core::sqlchain::query::QueryResult>, E>,
+    code: impl Fn(&E) -> ErrorCode,
+) -> Outcome {
+    match r {
+        Ok(results) => Outcome::Ok(results),
+        Err(e) => Outcome::Failed {
+            code: code(&e).as_u32(),
+            message: e.to_string(),
+        },
+    }
+}
+
+async fn query(inner: Arc<MinerInner>, req: SignedRequest) -> Result<QueryResponse, RpcError> {
+    let host = host_of(&inner, &req.body.database)?;
+    let request_hash = admit(&inner, &host, &req)?;
+    inner.metrics.record_request(&host.id());
+    if !host.is_leader() {
+        return Err(not_leader(&host));
+    }
+    match req.body.kind {
+        QueryKind::Read => {
+            let shared = host.shared().clone();
+            let queries = req.body.queries.clone();
+            let result = tokio::task::spawn_blocking(move || shared.read(&queries))
+                .await
+                .map_err(|e| RpcError::new(ErrorCode::Internal, e.to_string()))?;
+            let outcome = outcome_of(result, |e| e.code());
+            let rows = match &outcome {
+                Outcome::Ok(r) => r.iter().map(|q| q.rows.len() as u64).sum(),
+                Outcome::Failed { .. } => 0,
+            };
+            let digest = outcome
+                .digest()
+                .map_err(|e| RpcError::new(ErrorCode::Internal, e.to_string()))?;
+            host.shared().record_read(
+                BlockEntry {
+                    request: req,
+                    response_digest: digest,
+                    stamp: None,
+                },
+                rows,
+            );
+            Ok(QueryResponse {
+                request_hash,
+                outcome,
+            })
+        }
+        QueryKind::Write => {
+            let mut seed = [0u8; 32];
+            random_bytes(&mut seed)
+                .map_err(|e| RpcError::new(ErrorCode::Internal, e.to_string()))?;
+            let stamp = Stamp {
+                timestamp_ms: now_ms(),
+                seed,
+            };
+            match host
+                .raft
+                .client_write(DbCommand::Write {
+                    request: req,
+                    stamp,
+                })
+                .await
+            {
+                Ok(resp) => match resp.data {
+                    DbApplied::Write(outcome) => Ok(QueryResponse {
+                        request_hash,
+                        outcome,
+                    }),
+                    other => Err(RpcError::new(
+                        ErrorCode::Internal,
+                        format!("unexpected apply result {other:?}"),
+                    )),
+                },
+                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => {
+                    Err(not_leader(&host))
+                }
+                Err(e) => Err(RpcError::new(
+                    ErrorCode::NoQuorum,
+                    format!("the write was not committed: {e}"),
+                )
+                .with_retryable(true)),
+            }
+        }
+    }
+}
+
+fn storage(e: impl std::fmt::Display) -> RpcError {
+    RpcError::new(ErrorCode::Storage, e.to_string()).with_retryable(true)
+}
+
+/// Registers the database service on `router`.
+pub(crate) fn mount(router: &mut Router, inner: Arc<MinerInner>) -> Result<(), NetError> {
+    let i = inner.clone();
+    router.register::<Query, _, _>(move |_, req| query(i.clone(), req))?;
+    let i = inner.clone();
+    router.register::<GetBlock, _, _>(move |_, (db, count)| {
+        let i = i.clone();
+        async move { host_of(&i, &db)?.shared().block(count).map_err(storage) }
+    })?;
+    let i = inner.clone();
+    router.register::<GetBlockByHash, _, _>(move |_, (db, hash)| {
+        let i = i.clone();
+        async move {
+            host_of(&i, &db)?
+                .shared()
+                .block_by_hash(&hash)
+                .map_err(storage)
+        }
+    })?;
+    let i = inner.clone();
+    router.register::<GetHead, _, _>(move |_, db| {
+        let i = i.clone();
+        async move { Ok(host_of(&i, &db)?.head()) }
+    })?;
+    let i = inner;
+    router.register::<LocateRequest, _, _>(move |_, (db, hash)| {
+        let i = i.clone();
+        async move { host_of(&i, &db)?.shared().locate(&hash).map_err(storage) }
+    })?;
+    Ok(())
+}
