@@ -146,6 +146,7 @@ impl Db<'_> {
             timestamp: now_ms(),
             sequence: self.seq.get(),
             kind,
+            read_level: Default::default(),
             queries: vec![Query {
                 sql: sql.into(),
                 args: Args::Positional(args),

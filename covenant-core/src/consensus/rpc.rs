@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
+use std::time::Instant;
 
 use openraft::error::{InstallSnapshotError, RaftError};
 use openraft::raft::{
@@ -131,6 +132,8 @@ where
 #[derive(Clone, Default)]
 pub struct GroupRegistry {
     groups: Arc<RwLock<HashMap<GroupId, Arc<dyn RaftGroupHandler>>>>,
+    /// When each group last received AppendEntries (from its leader).
+    contact: Arc<RwLock<HashMap<GroupId, Instant>>>,
 }
 
 impl GroupRegistry {
@@ -149,6 +152,14 @@ impl GroupRegistry {
     pub fn remove(&self, group: &GroupId) {
         let mut g = self.groups.write().unwrap_or_else(|p| p.into_inner());
         g.remove(group);
+        let mut c = self.contact.write().unwrap_or_else(|p| p.into_inner());
+        c.remove(group);
+    }
+
+    /// When `group` last heard from its leader (an AppendEntries arrived), if ever.
+    pub fn last_leader_contact(&self, group: &GroupId) -> Option<Instant> {
+        let c = self.contact.read().unwrap_or_else(|p| p.into_inner());
+        c.get(group).copied()
     }
 
     /// Number of groups hosted.
@@ -180,6 +191,10 @@ impl GroupRegistry {
                 group: msg.group,
                 sender,
             });
+        }
+        if msg.kind == RaftRpcKind::AppendEntries {
+            let mut c = self.contact.write().unwrap_or_else(|p| p.into_inner());
+            c.insert(msg.group, Instant::now());
         }
         h.handle(msg.kind, msg.payload).await
     }

@@ -282,6 +282,7 @@ mod tests {
             timestamp: i,
             sequence: i,
             kind: QueryKind::Write,
+            read_level: Default::default(),
             queries: vec![Query {
                 sql: format!("INSERT INTO t VALUES ({i})"),
                 args: Args::default(),

@@ -22,6 +22,24 @@ pub enum QueryKind {
     Write,
 }
 
+/// How fresh a read must be (in the spirit of rqlite's levels).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ReadLevel {
+    /// Served by the leader after confirming it still leads (read index):
+    /// sees every write acknowledged before the read began.
+    #[default]
+    Linearizable,
+    /// Served by the node that believes it leads, without confirming: may
+    /// miss writes acknowledged by a newer leader during a partition.
+    Leader,
+    /// Served by any replica from its local state, which may lag the leader
+    /// by at most `max_lag_ms` since it last heard from it; possibly stale.
+    Replica {
+        /// Largest acceptable time since the replica last heard from its leader.
+        max_lag_ms: u64,
+    },
+}
+
 /// The signed part of a request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RequestBody {
@@ -35,6 +53,8 @@ pub struct RequestBody {
     pub sequence: u64,
     /// Read or write.
     pub kind: QueryKind,
+    /// For reads: how fresh the answer must be (ignored for writes).
+    pub read_level: ReadLevel,
     /// The statements, run as one atomic transaction.
     pub queries: Vec<Query>,
 }
@@ -205,6 +225,7 @@ mod tests {
             timestamp: 1_000,
             sequence: 1,
             kind: QueryKind::Write,
+            read_level: ReadLevel::default(),
             queries: vec![Query {
                 sql: "INSERT INTO t VALUES (?)".into(),
                 args: Args::Positional(vec![crate::sqlchain::value::Value::Integer(1)]),

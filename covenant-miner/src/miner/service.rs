@@ -9,14 +9,17 @@
 use std::sync::Arc;
 
 use covenant_core::api::database::{GetBlock, GetBlockByHash, GetHead, LocateRequest, Query};
+use covenant_core::consensus::GroupId;
 use covenant_core::consensus::database::{DbApplied, DbCommand};
 use covenant_core::crypto::random_bytes;
 use covenant_core::error::ErrorCode;
 use covenant_core::net::{NetError, Router, RpcError};
 use covenant_core::sqlchain::block::{BlockEntry, Stamp};
-use covenant_core::sqlchain::request::{Outcome, QueryKind, QueryResponse, SignedRequest};
+use covenant_core::sqlchain::request::{
+    Outcome, QueryKind, QueryResponse, ReadLevel, SignedRequest,
+};
 use covenant_core::types::{DatabaseId, UserStatus};
-use openraft::error::{ClientWriteError, RaftError};
+use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 
 use super::MinerInner;
 use super::host::DatabaseHost;
@@ -125,11 +128,57 @@ async fn query(inner: Arc<MinerInner>, req: SignedRequest) -> Result<QueryRespon
     let host = host_of(&inner, &req.body.database)?;
     let request_hash = admit(&inner, &host, &req)?;
     inner.metrics.record_request(&host.id());
-    if !host.is_leader() {
-        return Err(not_leader(&host));
-    }
     match req.body.kind {
         QueryKind::Read => {
+            let leader = host.is_leader();
+            match req.body.read_level {
+                ReadLevel::Linearizable => {
+                    if !leader {
+                        return Err(not_leader(&host));
+                    }
+                    host.raft.ensure_linearizable().await.map_err(|e| match e {
+                        RaftError::APIError(CheckIsLeaderError::ForwardToLeader(_)) => {
+                            not_leader(&host)
+                        }
+                        e => RpcError::new(
+                            ErrorCode::NoQuorum,
+                            format!("cannot confirm leadership for a linearizable read: {e}"),
+                        )
+                        .with_retryable(true),
+                    })?;
+                }
+                ReadLevel::Leader => {
+                    if !leader {
+                        return Err(not_leader(&host));
+                    }
+                }
+                ReadLevel::Replica { max_lag_ms } => {
+                    if !leader {
+                        let group = GroupId::Database(host.id().0);
+                        let lag = inner
+                            .registry
+                            .last_leader_contact(&group)
+                            .map(|t| t.elapsed().as_millis() as u64);
+                        match lag {
+                            Some(lag) if lag <= max_lag_ms => {}
+                            _ => {
+                                return Err(RpcError::new(
+                                    ErrorCode::NotLeader,
+                                    format!(
+                                        "this replica has not heard from its leader within                                          {max_lag_ms} ms (last: {}); read from the leader",
+                                        lag.map(|l| format!("{l} ms ago"))
+                                            .unwrap_or_else(|| "never".into())
+                                    ),
+                                )
+                                .with_retryable(true)
+                                .with_leader_hint(
+                                    host.leader().map(|l| l.to_hex()).unwrap_or_default(),
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
             let shared = host.shared().clone();
             let queries = req.body.queries.clone();
             let result = tokio::task::spawn_blocking(move || shared.read(&queries))
@@ -143,20 +192,27 @@ async fn query(inner: Arc<MinerInner>, req: SignedRequest) -> Result<QueryRespon
             let digest = outcome
                 .digest()
                 .map_err(|e| RpcError::new(ErrorCode::Internal, e.to_string()))?;
-            host.shared().record_read(
-                BlockEntry {
-                    request: req,
-                    response_digest: digest,
-                    stamp: None,
-                },
-                rows,
-            );
+            // The leader records its reads in the next block; a follower's
+            // replica reads are answered but not recorded (it seals nothing).
+            if leader {
+                host.shared().record_read(
+                    BlockEntry {
+                        request: req,
+                        response_digest: digest,
+                        stamp: None,
+                    },
+                    rows,
+                );
+            }
             Ok(QueryResponse {
                 request_hash,
                 outcome,
             })
         }
         QueryKind::Write => {
+            if !host.is_leader() {
+                return Err(not_leader(&host));
+            }
             let mut seed = [0u8; 32];
             random_bytes(&mut seed)
                 .map_err(|e| RpcError::new(ErrorCode::Internal, e.to_string()))?;
