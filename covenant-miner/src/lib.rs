@@ -13,6 +13,7 @@
 pub mod args;
 pub mod bp;
 pub mod error;
+pub mod localnet;
 pub mod logging;
 pub mod miner;
 pub mod signal;
