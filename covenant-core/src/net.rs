@@ -80,3 +80,66 @@ impl Default for NetConfig {
         }
     }
 }
+
+/// Entry points for the fuzz targets in `fuzz/`: they run the crate-private
+/// decoders of this module on arbitrary bytes without exposing their types.
+/// Not an API; nothing outside `fuzz/` should call these.
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::time::Duration;
+
+    use rcgen::{CertificateParams, CustomExtension, KeyPair};
+    use rustls::pki_types::UnixTime;
+
+    use super::cert::{self, IDENTITY_EXTENSION_OID};
+    use super::envelope::{RequestEnvelope, ResponseEnvelope};
+    use super::identity::NodeIdentity;
+    use crate::codec::decode_versioned;
+    use crate::crypto::{Nonce, PrivateKey};
+
+    /// The fixed "now" certificates are checked against, so runs reproduce.
+    const NOW_SECS: u64 = 1_700_000_000;
+
+    /// Whether `bytes` decode as an RPC request or response envelope (as a frame's body would).
+    pub fn decode_envelope(bytes: &[u8]) -> bool {
+        let request = decode_versioned::<RequestEnvelope>(bytes).is_ok();
+        let response = decode_versioned::<ResponseEnvelope>(bytes).is_ok();
+        request || response
+    }
+
+    /// Whether `der`, as the content of the identity extension of an otherwise
+    /// well-formed certificate, yields an identity (the certificate is parsed as a peer's would be).
+    pub fn parse_identity_extension(der: &[u8]) -> bool {
+        let Ok(key_pair) = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256) else {
+            return false;
+        };
+        let Ok(mut params) = CertificateParams::new(Vec::<String>::new()) else {
+            return false;
+        };
+        params
+            .custom_extensions
+            .push(CustomExtension::from_oid_content(
+                IDENTITY_EXTENSION_OID,
+                der.to_vec(),
+            ));
+        match params.self_signed(&key_pair) {
+            Ok(c) => cert::read_identity(c.der()).is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    /// Whether `der` passes the full peer-certificate check (at a fixed time, difficulty 0).
+    pub fn verify_certificate(der: &[u8]) -> bool {
+        let now = UnixTime::since_unix_epoch(Duration::from_secs(NOW_SECS));
+        cert::verify(der, 0, now).is_ok()
+    }
+
+    /// A genuine certificate of the identity with key scalar `n` (a seed for the targets).
+    pub fn sample_certificate(n: u8) -> Option<Vec<u8>> {
+        let mut secret = [0u8; 32];
+        secret[31] = n.max(1);
+        let key = PrivateKey::from_bytes(&secret).ok()?;
+        let identity = NodeIdentity::new(key, Nonce::default());
+        cert::generate(&identity).ok().map(|c| c.cert.to_vec())
+    }
+}

@@ -36,36 +36,76 @@ fn profile_dir() -> PathBuf {
     deps.parent().expect("profile folder").to_path_buf()
 }
 
-/// Builds `cql` and `cqld` for this test's profile once per test process and
-/// returns their paths.
+/// The newest modification time of any source file of the workspace crates.
+fn newest_source() -> std::time::SystemTime {
+    fn walk(dir: &Path, newest: &mut std::time::SystemTime) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                walk(&path, newest);
+            } else if let Ok(m) = e.metadata().and_then(|m| m.modified()) {
+                *newest = (*newest).max(m);
+            }
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut newest = std::time::SystemTime::UNIX_EPOCH;
+    for krate in ["covenant-core", "covenant-client", "covenant-miner"] {
+        walk(&root.join(krate).join("src"), &mut newest);
+        if let Ok(m) =
+            std::fs::metadata(root.join(krate).join("Cargo.toml")).and_then(|m| m.modified())
+        {
+            newest = newest.max(m);
+        }
+    }
+    newest
+}
+
+/// The built `cql`, `cqld` and `cql-minerd` of this test's profile.
+///
+/// `cargo test` on the workspace builds them before any test runs (they are
+/// binaries of packages with integration tests), so normally this only
+/// finds them. When one is missing or older than the sources (e.g. after
+/// `cargo test -p covenant` alone), it builds them once per test process.
 pub fn binaries() -> &'static Binaries {
     static BINARIES: OnceLock<Binaries> = OnceLock::new();
     BINARIES.get_or_init(|| {
         let dir = profile_dir();
-        let profile = match dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") | None => "dev".to_string(),
-            Some(other) => other.to_string(),
-        };
-        let target_dir = dir.parent().expect("target folder");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
-            .args([
-                "build",
-                "-q",
-                "-p",
-                "covenant-miner",
-                "-p",
-                "covenant-client",
-                "--bins",
-            ])
-            .args(["--profile", &profile])
-            .arg("--target-dir")
-            .arg(target_dir)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "cargo build of cql and cqld failed");
         let exe = |name: &str| dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+        let newest = newest_source();
+        let fresh = ["cql", "cqld", "cql-minerd"].iter().all(|n| {
+            std::fs::metadata(exe(n))
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t >= newest)
+        });
+        if !fresh {
+            let profile = match dir.file_name().and_then(|n| n.to_str()) {
+                Some("debug") | None => "dev".to_string(),
+                Some(other) => other.to_string(),
+            };
+            let target_dir = dir.parent().expect("target folder");
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let status = Command::new(cargo)
+                .args([
+                    "build",
+                    "-q",
+                    "-p",
+                    "covenant-miner",
+                    "-p",
+                    "covenant-client",
+                    "--bins",
+                ])
+                .args(["--profile", &profile])
+                .arg("--target-dir")
+                .arg(target_dir)
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status()
+                .expect("run cargo build");
+            assert!(status.success(), "cargo build of cql and cqld failed");
+        }
         let b = Binaries {
             cql: exe("cql"),
             cqld: exe("cqld"),

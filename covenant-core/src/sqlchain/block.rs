@@ -238,7 +238,7 @@ impl SqlBlock {
                 self.header.parent, previous.header.count
             )));
         }
-        if self.header.count != previous.header.count + 1 {
+        if previous.header.count.checked_add(1) != Some(self.header.count) {
             return Err(self.invalid(format!(
                 "number {} does not follow {}",
                 self.header.count, previous.header.count
@@ -344,5 +344,20 @@ mod tests {
         let mut bad = b.clone();
         bad.header.parent = Hash::ZERO;
         assert!(bad.verify_follows(&g).is_err());
+    }
+
+    #[test]
+    fn block_after_the_last_number_is_refused_not_a_panic() {
+        // Found by the sql_request_decode fuzz target: `count + 1` overflowed.
+        let miner = PrivateKey::generate().unwrap();
+        let db = DatabaseId(hash::hash(Tag::Message, b"db"));
+        let producer = NodeId::compute(&miner.public_key(), &Nonce::default());
+        let seal = |count, parent| {
+            SqlBlock::seal(db, count, 0, parent, 10, vec![], vec![], producer, &miner).unwrap()
+        };
+        let last = seal(u64::MAX, Hash::ZERO);
+        let wrapped = seal(0, last.hash().unwrap());
+        let err = wrapped.verify_follows(&last).unwrap_err().to_string();
+        assert!(err.contains("does not follow"), "{err}");
     }
 }
