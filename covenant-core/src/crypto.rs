@@ -266,6 +266,45 @@ impl<'de> Deserialize<'de> for PublicKey {
     }
 }
 
+/// A bounded, process-wide set of (public key, digest, signature) triples
+/// that verified. Only successes are stored, keyed by a hash of all three,
+/// so a forged signature can never hit: it would need a SHA3 collision.
+pub mod verified_cache {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+
+    use super::{PublicKey, Signature};
+    use crate::hash::{self, Hash, Tag};
+
+    /// Most triples remembered; the set is emptied when it fills.
+    pub const CAPACITY: usize = 1 << 17;
+
+    fn set() -> &'static Mutex<HashSet<Hash>> {
+        static SET: OnceLock<Mutex<HashSet<Hash>>> = OnceLock::new();
+        SET.get_or_init(|| Mutex::new(HashSet::new()))
+    }
+
+    pub(super) fn key(pk: &PublicKey, digest: &Hash, sig: &Signature) -> Hash {
+        hash::hash_parts(
+            Tag::Message,
+            &[b"verified", pk.as_bytes(), digest.as_bytes(), &sig.0],
+        )
+    }
+
+    pub(super) fn contains(key: &Hash) -> bool {
+        set().lock().map(|s| s.contains(key)).unwrap_or(false)
+    }
+
+    pub(super) fn insert(key: Hash) {
+        if let Ok(mut s) = set().lock() {
+            if s.len() >= CAPACITY {
+                s.clear();
+            }
+            s.insert(key);
+        }
+    }
+}
+
 /// A 64-byte compact ECDSA signature `r || s`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Signature(pub [u8; SIGNATURE_LEN]);
