@@ -195,7 +195,22 @@ impl PublicKey {
     }
 
     /// Checks `signature` over `digest`; high-S signatures are refused.
+    ///
+    /// Successful checks are remembered (see [`verified_cache`]), so the
+    /// same transaction or request checked again on its way through a node
+    /// (admission, pool, block production, apply) costs a hash, not an
+    /// elliptic-curve verification.
     pub fn verify(&self, digest: &Hash, signature: &Signature) -> Result<(), CryptoError> {
+        let key = verified_cache::key(self, digest, signature);
+        if verified_cache::contains(&key) {
+            return Ok(());
+        }
+        self.verify_uncached(digest, signature)?;
+        verified_cache::insert(key);
+        Ok(())
+    }
+
+    fn verify_uncached(&self, digest: &Hash, signature: &Signature) -> Result<(), CryptoError> {
         let sig =
             K256Signature::from_slice(&signature.0).map_err(|_| CryptoError::InvalidSignature)?;
         if sig.normalize_s() != sig {
