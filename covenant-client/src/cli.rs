@@ -8,8 +8,13 @@
 //! node-side modules (chain, sqlchain, consensus) directly.
 
 mod args;
+mod console;
+mod create;
+mod drop;
+mod dsn;
 mod error;
 mod generate;
+mod grant;
 mod idminer;
 mod progress;
 mod prompt;
@@ -66,6 +71,14 @@ enum Command {
     Wallet(wallet::WalletArgs),
     /// Send tokens to a wallet
     Transfer(transfer::TransferArgs),
+    /// Create a database on the network's miners and print its DSN
+    Create(create::CreateArgs),
+    /// Drop a database (its Super users only)
+    Drop(drop::DropArgs),
+    /// Set a user's permission on a database
+    Grant(grant::GrantArgs),
+    /// Run SQL against a database (-command SQL, or SQL on stdin)
+    Console(console::ConsoleArgs),
     /// Write and run a local testnet (block producers and a funded super client)
     Testnet(testnet::TestnetArgs),
     /// Print the version
@@ -91,6 +104,10 @@ where
         Command::Wallet(args) => wallet::run(args, &cli.global, out),
         Command::Transfer(args) => transfer::run(args, &cli.global, out),
         Command::Testnet(args) => testnet::run(args, &cli.global, out),
+        Command::Create(args) => create::run(args, &cli.global, out),
+        Command::Drop(args) => drop::run(args, &cli.global, out),
+        Command::Grant(args) => grant::run(args, &cli.global, out),
+        Command::Console(args) => console::run(args, &cli.global, out),
         Command::Version => print_version(out),
     }
 }

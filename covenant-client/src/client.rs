@@ -9,10 +9,13 @@
 //! machine, consensus, storage): only the RPC contracts in
 //! `covenant_core::api`, the transport and the plain types.
 
+mod database_ops;
 mod router;
 #[cfg(test)]
 mod tests;
 mod wait;
+
+pub use self::database_ops::CreateOptions;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -104,6 +104,66 @@ pub enum ClientError {
     /// A transaction could not be encoded for signing.
     #[error(transparent)]
     Codec(#[from] CodecError),
+    /// The main chain knows no database with this id (never created, or dropped).
+    #[error("database {database} does not exist on the main chain (never created, or dropped)")]
+    DatabaseNotFound {
+        /// The database id (hex).
+        database: String,
+    },
+    /// A statement failed in the database; nothing of the request changed.
+    #[error("SQL error: {message}")]
+    Sql {
+        /// The [`ErrorCode`] number (4xxx).
+        code: u32,
+        /// SQLite's (or the miner's) message, intact.
+        message: String,
+    },
+    /// The user may not run this request on the database.
+    #[error("permission denied: {message}")]
+    PermissionDenied {
+        /// The miner's explanation (role, status or whitelist).
+        message: String,
+    },
+    /// The miner refused the request's timestamp (the clocks disagree).
+    #[error("request refused as stale: {message}")]
+    StaleRequest {
+        /// The miner's explanation, with both clocks.
+        message: String,
+    },
+    /// A miner could not be reached (a single call to it failed at the transport level).
+    #[error("cannot reach miner {miner}: {source}")]
+    MinerUnreachable {
+        /// The miner's address (or node id when its address is unknown).
+        miner: String,
+        /// The transport error.
+        source: Box<NetError>,
+    },
+    /// A write was sent but its answer was lost: it may or may not have been applied.
+    #[error(
+        "the write to database {database} may or may not have been applied (its answer was lost: \
+         {source}); check the data before sending it again"
+    )]
+    WriteOutcomeUnknown {
+        /// The database id (hex).
+        database: String,
+        /// The transport error that lost the answer.
+        source: Box<NetError>,
+    },
+    /// No miner of the database could run the request before the deadline.
+    #[error(
+        "database {database} is not available after {after:?}: {message}; \
+         are its miners running and is one of them the leader?"
+    )]
+    DatabaseUnavailable {
+        /// The database id (hex).
+        database: String,
+        /// The [`ErrorCode`] number of the last failure (`NotLeader`, `NoQuorum`, `NotFound`, network).
+        code: u32,
+        /// The last failure.
+        message: String,
+        /// How long it was tried.
+        after: Duration,
+    },
 }
 
 /// Codes a block producer may send that this client tells apart.
@@ -126,6 +186,26 @@ const KNOWN_REMOTE_CODES: &[ErrorCode] = &[
     ErrorCode::UnsupportedTransaction,
     ErrorCode::TxPoolFull,
     ErrorCode::DuplicateTransaction,
+    ErrorCode::UnknownDatabase,
+    ErrorCode::NotEnoughMiners,
+    ErrorCode::NotSuperUser,
+    ErrorCode::LastSuperUser,
+    ErrorCode::DepositTooLow,
+    ErrorCode::NotDatabaseMiner,
+    ErrorCode::StaleBillingPeriod,
+    ErrorCode::NotDatabaseUser,
+    ErrorCode::TokenMismatch,
+    ErrorCode::DatabaseExists,
+    ErrorCode::GasPriceTooLow,
+    ErrorCode::SqlExecution,
+    ErrorCode::SqlBusy,
+    ErrorCode::SqlReadOnly,
+    ErrorCode::SqlNonDeterministic,
+    ErrorCode::SqlNotAllowed,
+    ErrorCode::SqlArguments,
+    ErrorCode::SqlEmpty,
+    ErrorCode::SqlLimit,
+    ErrorCode::SqlTimeout,
     ErrorCode::Storage,
     ErrorCode::NotLeader,
     ErrorCode::NoQuorum,
@@ -134,6 +214,7 @@ const KNOWN_REMOTE_CODES: &[ErrorCode] = &[
     ErrorCode::BadRequest,
     ErrorCode::Unauthenticated,
     ErrorCode::PermissionDenied,
+    ErrorCode::StaleRequest,
 ];
 
 /// The [`ErrorCode`] with number `code`, or [`ErrorCode::Remote`] for one this build does not know.
@@ -162,6 +243,14 @@ impl ClientError {
             ClientError::InvalidArgument(_) => ErrorCode::InvalidArgument,
             ClientError::Protocol(_) => ErrorCode::Internal,
             ClientError::Codec(e) => e.code(),
+            ClientError::DatabaseNotFound { .. } => ErrorCode::UnknownDatabase,
+            ClientError::Sql { code, .. } | ClientError::DatabaseUnavailable { code, .. } => {
+                remote_code(*code)
+            }
+            ClientError::PermissionDenied { .. } => ErrorCode::PermissionDenied,
+            ClientError::MinerUnreachable { source, .. }
+            | ClientError::WriteOutcomeUnknown { source, .. } => source.code(),
+            ClientError::StaleRequest { .. } => ErrorCode::StaleRequest,
         }
     }
 
@@ -171,7 +260,9 @@ impl ClientError {
             ClientError::Network { .. }
             | ClientError::Timeout { .. }
             | ClientError::TxExpired { .. }
-            | ClientError::TxNotFound { .. } => true,
+            | ClientError::TxNotFound { .. }
+            | ClientError::DatabaseUnavailable { .. }
+            | ClientError::MinerUnreachable { .. } => true,
             ClientError::Rejected { code, .. } | ClientError::Remote { code, .. } => matches!(
                 remote_code(*code),
                 ErrorCode::TxPoolFull | ErrorCode::NotLeader | ErrorCode::NoQuorum

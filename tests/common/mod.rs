@@ -5,6 +5,8 @@
 //! Every wait polls with a deadline; nothing sleeps as synchronisation.
 #![allow(dead_code)] // Each test binary uses a different part of this module.
 
+pub mod miner;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;

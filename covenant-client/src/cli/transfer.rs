@@ -1,11 +1,11 @@
-//! `cql transfer`: send tokens to a wallet, optionally waiting until the
+//! `cql transfer`: send tokens to a wallet or a database, optionally waiting until the
 //! transfer is confirmed in a block and applied.
 //!
 //! Every argument is checked before anything is sent. With
 //! `-wait-tx-confirm` the command succeeds only when the transfer is
 //! confirmed *and* applied; a refused, failed, expired or lost transfer is
-//! an error with the reason. (`-to-dsn`, paying into a database's account,
-//! comes with databases: [`Recipient`] is where it plugs in.)
+//! an error with the reason. `-to-dsn` pays into a database's account
+//! instead of a wallet (an advance payment, or settling arrears).
 
 use std::io::{IsTerminal as _, Write};
 use std::path::PathBuf;
@@ -25,8 +25,16 @@ use super::{GlobalArgs, open_client, runtime};
 #[derive(Debug, Args)]
 pub(crate) struct TransferArgs {
     /// Wallet address (64 hex characters) that receives the tokens
-    #[arg(long = "to-user", value_name = "ADDR")]
-    to_user: String,
+    #[arg(
+        long = "to-user",
+        value_name = "ADDR",
+        required_unless_present = "to_dsn",
+        conflicts_with = "to_dsn"
+    )]
+    to_user: Option<String>,
+    /// Database (covenantsql://<id>) whose account receives the tokens (its advance payment)
+    #[arg(long = "to-dsn", value_name = "DSN")]
+    to_dsn: Option<String>,
     /// How many token units to send (a positive whole number)
     #[arg(long, value_name = "N", allow_hyphen_values = true)]
     amount: String,
@@ -49,12 +57,15 @@ pub(crate) struct TransferArgs {
 enum Recipient {
     /// A wallet (`-to-user`).
     User(Address),
+    /// A database's account (`-to-dsn`).
+    Database(covenant_core::types::DatabaseId),
 }
 
 impl Recipient {
     fn address(self) -> Address {
         match self {
             Recipient::User(a) => a,
+            Recipient::Database(id) => id.account_address(),
         }
     }
 }
@@ -73,8 +84,28 @@ fn invalid(flag: &'static str, reason: String) -> CliError {
 
 /// Checks every argument; nothing has been sent yet.
 fn check(args: &TransferArgs) -> Result<Transfer, CliError> {
-    let given = args.to_user.trim();
-    let to = Address::from_str(given).map_err(|_| {
+    let to = match (&args.to_dsn, &args.to_user) {
+        (Some(d), _) => Recipient::Database(super::dsn::parse_dsn("-to-dsn", d)?),
+        (None, Some(user)) => Recipient::User(check_user(user)?),
+        (None, None) => {
+            return Err(invalid(
+                "-to-user",
+                "give the receiving wallet (-to-user) or database (-to-dsn)".to_string(),
+            ));
+        }
+    };
+    let amount = parse_amount(&args.amount).map_err(|e| invalid("-amount", e.to_string()))?;
+    let token = args
+        .token
+        .parse::<Token>()
+        .map_err(|e| invalid("-token", e.to_string()))?;
+    Ok(Transfer { to, amount, token })
+}
+
+/// Checks the `-to-user` wallet address.
+fn check_user(given: &str) -> Result<Address, CliError> {
+    let given = given.trim();
+    Address::from_str(given).map_err(|_| {
         invalid(
             "-to-user",
             format!(
@@ -82,16 +113,6 @@ fn check(args: &TransferArgs) -> Result<Transfer, CliError> {
                  (the `Wallet address` that `cql generate` prints)"
             ),
         )
-    })?;
-    let amount = parse_amount(&args.amount).map_err(|e| invalid("-amount", e.to_string()))?;
-    let token = args
-        .token
-        .parse::<Token>()
-        .map_err(|e| invalid("-token", e.to_string()))?;
-    Ok(Transfer {
-        to: Recipient::User(to),
-        amount,
-        token,
     })
 }
 
@@ -156,7 +177,8 @@ mod tests {
 
     fn args(to: &str, amount: &str, token: &str) -> TransferArgs {
         TransferArgs {
-            to_user: to.to_string(),
+            to_user: Some(to.to_string()),
+            to_dsn: None,
             amount: amount.to_string(),
             token: token.to_string(),
             wait_tx_confirm: false,

@@ -16,6 +16,9 @@ pub(crate) struct WalletArgs {
     /// Show only this token's balance (Particle, Wave, Ether, EOS, Bitcoin)
     #[arg(long, value_name = "TOKEN")]
     token: Option<String>,
+    /// Show a database's account and this user's standing in it instead
+    #[arg(long, value_name = "DSN")]
+    dsn: Option<String>,
     /// Config file [default: ~/.cql/config.yaml]
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -34,6 +37,10 @@ pub(crate) fn run(
         None => None,
     };
     let client = open_client(args.config.as_deref(), global)?;
+    if let Some(d) = &args.dsn {
+        let id = super::dsn::parse_dsn("-dsn", d)?;
+        return super::dsn::print_database_wallet(&client, &id, token, out);
+    }
     let address = client.address();
     let account = runtime()?.block_on(client.account(&address))?;
     let out_err = CliError::Output;
@@ -46,7 +53,7 @@ pub(crate) fn run(
 
 /// `<Token> balance is: N` lines: only `token` if given, else Particle and
 /// Wave (as in the seed) plus any other token held.
-fn balance_lines(balances: &Balances, token: Option<Token>) -> Vec<String> {
+pub(super) fn balance_lines(balances: &Balances, token: Option<Token>) -> Vec<String> {
     let shown: Vec<Token> = match token {
         Some(t) => vec![t],
         None => Token::ALL

@@ -1,0 +1,238 @@
+//! Routing calls over one database's miners: try the current leader guess
+//! first; on `NotLeader` follow the hint (the leader's node id) or move on;
+//! on "not served yet" (`NotFound`), `NoQuorum`, other retryable refusals
+//! and transport failures move to the next miner, backing off after each
+//! full round, until the operation's deadline. Everything else is final.
+//! The single place that decides what is retried. Must not sign anything
+//! nor import node-side modules: only the transport and the RPC contracts.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use covenant_core::ErrorCode;
+use covenant_core::crypto::NodeId;
+use covenant_core::net::{Method, NetError, Pool, RpcError};
+use covenant_core::types::DatabaseId;
+use tokio::time::Instant;
+
+use crate::error::ClientError;
+
+/// First pause after a full round failed; doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(30);
+/// Longest pause between rounds.
+const MAX_BACKOFF: Duration = Duration::from_millis(500);
+
+/// What to do after one failed attempt.
+#[derive(Debug, PartialEq, Eq)]
+enum Next {
+    /// Try miner at this index next (a leader hint), without pausing.
+    Hinted(usize),
+    /// Try the next miner (pausing after a full round).
+    Move,
+}
+
+/// The miners of one database and the connections to them.
+#[derive(Debug)]
+pub(crate) struct MinerRoute {
+    database: DatabaseId,
+    pool: Pool,
+    miners: Vec<NodeId>,
+    /// Index into `miners` of the current leader guess.
+    leader: AtomicUsize,
+    /// Longest a single call to one miner may take.
+    call_timeout: Duration,
+}
+
+impl MinerRoute {
+    /// Routes over `miners` (whose addresses `pool` knows), starting with the first.
+    pub(crate) fn new(
+        database: DatabaseId,
+        pool: Pool,
+        miners: Vec<NodeId>,
+        call_timeout: Duration,
+    ) -> MinerRoute {
+        MinerRoute {
+            database,
+            pool,
+            miners,
+            leader: AtomicUsize::new(0),
+            call_timeout,
+        }
+    }
+
+    /// The miners routed over.
+    pub(crate) fn miners(&self) -> &[NodeId] {
+        &self.miners
+    }
+
+    /// The current leader guess.
+    pub(crate) fn leader_guess(&self) -> Option<NodeId> {
+        let n = self.miners.len();
+        if n == 0 {
+            return None;
+        }
+        self.miners
+            .get(self.leader.load(Ordering::Relaxed) % n)
+            .copied()
+    }
+
+    /// Calls `M` on miner `node` only, once.
+    pub(crate) async fn call_node<M: Method>(
+        &self,
+        node: NodeId,
+        request: &M::Request,
+    ) -> Result<M::Response, ClientError> {
+        self.pool
+            .call::<M>(node, request, self.call_timeout)
+            .await
+            .map_err(|e| self.final_error::<M>(e, node))
+    }
+
+    /// Calls `M` on the leader (as found by following hints and retrying)
+    /// before `deadline`. Unless `resendable`, a request whose answer was lost
+    /// after it may have been delivered (a timeout or a closed connection) is
+    /// not sent again: that is [`ClientError::WriteOutcomeUnknown`].
+    pub(crate) async fn call<M: Method>(
+        &self,
+        request: &M::Request,
+        deadline: Instant,
+        resendable: bool,
+    ) -> Result<M::Response, ClientError> {
+        let n = self.miners.len();
+        if n == 0 {
+            return Err(self.unavailable(
+                ErrorCode::NotFound.as_u32(),
+                "the database has no reachable miner".into(),
+                Duration::ZERO,
+            ));
+        }
+        let started = Instant::now();
+        let mut index = self.leader.load(Ordering::Relaxed) % n;
+        let mut failures_this_round = 0usize;
+        let mut backoff = FIRST_BACKOFF;
+        let mut last: Option<(u32, String)> = None;
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                let (code, message) =
+                    last.unwrap_or((ErrorCode::Timeout.as_u32(), "no answer in time".to_string()));
+                return Err(self.unavailable(code, message, now - started));
+            }
+            let Some(node) = self.miners.get(index).copied() else {
+                index = 0;
+                continue;
+            };
+            let timeout = self
+                .call_timeout
+                .min(deadline.saturating_duration_since(now));
+            let error = match self.pool.call::<M>(node, request, timeout).await {
+                Ok(response) => {
+                    self.leader.store(index, Ordering::Relaxed);
+                    return Ok(response);
+                }
+                Err(e) => e,
+            };
+            let next = match error.remote() {
+                Some(r) => match self.judge(r, index) {
+                    Some(next) => next,
+                    None => return Err(self.final_error::<M>(error, node)),
+                },
+                None if !resendable && may_have_been_delivered(&error) => {
+                    return Err(ClientError::WriteOutcomeUnknown {
+                        database: self.database.to_hex(),
+                        source: Box::new(error),
+                    });
+                }
+                None => Next::Move,
+            };
+            tracing::debug!(method = M::NAME, miner = %node, %error, "retrying");
+            last = Some(match error.remote() {
+                Some(r) => (r.code, r.message.clone()),
+                None => (error.code().as_u32(), error.to_string()),
+            });
+            match next {
+                Next::Hinted(i) => {
+                    index = i;
+                    self.leader.store(i, Ordering::Relaxed);
+                }
+                Next::Move => {
+                    index = (index + 1) % n;
+                    failures_this_round += 1;
+                    if failures_this_round >= n {
+                        failures_this_round = 0;
+                        let pause = backoff.min(deadline.saturating_duration_since(Instant::now()));
+                        tokio::time::sleep(pause).await;
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether (and where) to retry after miner `index` refused with `r`;
+    /// `None` when the refusal is final.
+    fn judge(&self, r: &RpcError, index: usize) -> Option<Next> {
+        if r.is(ErrorCode::NotLeader) {
+            let hinted = r
+                .leader_hint
+                .as_deref()
+                .map(str::trim)
+                .and_then(|h| self.miners.iter().position(|m| m.to_string() == h));
+            return Some(match hinted {
+                Some(i) if i != index => Next::Hinted(i),
+                // No leader elected yet, or the hint is this miner or unknown to us.
+                _ => Next::Move,
+            });
+        }
+        if r.is(ErrorCode::NotFound) || r.is(ErrorCode::NoQuorum) || r.retryable {
+            return Some(Next::Move);
+        }
+        None
+    }
+
+    /// A failure not worth retrying, as the client error it means.
+    fn final_error<M: Method>(&self, e: NetError, node: NodeId) -> ClientError {
+        match e {
+            NetError::Remote(r) => refusal::<M>(r),
+            source => ClientError::MinerUnreachable {
+                miner: self.pool.address(&node).unwrap_or_else(|| node.to_string()),
+                source: Box::new(source),
+            },
+        }
+    }
+
+    fn unavailable(&self, code: u32, message: String, after: Duration) -> ClientError {
+        ClientError::DatabaseUnavailable {
+            database: self.database.to_hex(),
+            code,
+            message,
+            after,
+        }
+    }
+}
+
+/// Whether a failed call may have reached the miner and run (its answer lost).
+fn may_have_been_delivered(e: &NetError) -> bool {
+    matches!(
+        e,
+        NetError::Timeout { .. } | NetError::ConnectionClosed { .. }
+    )
+}
+
+/// A miner's final refusal of `M` as a client error.
+fn refusal<M: Method>(r: RpcError) -> ClientError {
+    if r.is(ErrorCode::PermissionDenied) {
+        ClientError::PermissionDenied { message: r.message }
+    } else if r.is(ErrorCode::StaleRequest) {
+        ClientError::StaleRequest { message: r.message }
+    } else {
+        ClientError::Remote {
+            method: M::NAME,
+            code: r.code,
+            message: r.message,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,246 @@
+//! The miner routing against fake miners over real TLS on loopback:
+//! following a leader hint, waiting out "not served yet", typed final
+//! refusals, giving up at the deadline, and never resending a write whose
+//! answer was lost.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use covenant_core::api::database::{DbHead, GetHead, Query as QueryMethod};
+use covenant_core::crypto::PrivateKey;
+use covenant_core::net::{NetConfig, NodeIdentity, Router, RpcServer, TlsContext};
+use covenant_core::sqlchain::query::Query;
+use covenant_core::sqlchain::request::{QueryKind, ReadLevel, RequestBody, SignedRequest};
+
+use super::*;
+
+/// A fake miner: answers `db.head` with `head(call number)` and never answers `db.query`.
+struct FakeMiner {
+    identity: NodeIdentity,
+    calls: Arc<AtomicU64>,
+    server: RpcServer,
+}
+
+async fn fake_miner<F>(head: F) -> FakeMiner
+where
+    F: Fn(u64, NodeId) -> Result<DbHead, RpcError> + Send + Sync + 'static,
+{
+    let identity = NodeIdentity::mine_weak(0).unwrap();
+    let me = identity.node_id();
+    let calls = Arc::new(AtomicU64::new(0));
+    let mut router = Router::new();
+    let c = calls.clone();
+    router
+        .register::<GetHead, _, _>(move |_, _| {
+            let n = c.fetch_add(1, Ordering::SeqCst);
+            let r = head(n, me);
+            async move { r }
+        })
+        .unwrap();
+    let c = calls.clone();
+    router
+        .register::<QueryMethod, _, _>(move |_, _| {
+            c.fetch_add(1, Ordering::SeqCst);
+            async move {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                Err(RpcError::new(ErrorCode::Internal, "too late"))
+            }
+        })
+        .unwrap();
+    let net = NetConfig::default();
+    let tls = TlsContext::new(&identity, &net).unwrap();
+    let server = RpcServer::bind("127.0.0.1:0", &tls, router, net)
+        .await
+        .unwrap();
+    FakeMiner {
+        identity,
+        calls,
+        server,
+    }
+}
+
+impl FakeMiner {
+    fn id(&self) -> NodeId {
+        self.identity.node_id()
+    }
+    fn calls(&self) -> u64 {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+fn serve(me: NodeId) -> Result<DbHead, RpcError> {
+    Ok(DbHead {
+        head: None,
+        leader: Some(me),
+        miner: me,
+        pending: 0,
+    })
+}
+
+fn pool() -> Pool {
+    let identity = NodeIdentity::mine_weak(0).unwrap();
+    let net = NetConfig::default();
+    Pool::new(TlsContext::new(&identity, &net).unwrap(), net)
+}
+
+fn route_over(miners: &[&FakeMiner]) -> MinerRoute {
+    let pool = pool();
+    for m in miners {
+        pool.set_address(m.id(), m.server.local_addr().to_string());
+    }
+    MinerRoute::new(
+        DatabaseId::default(),
+        pool,
+        miners.iter().map(|m| m.id()).collect(),
+        Duration::from_millis(300),
+    )
+}
+
+fn soon(ms: u64) -> Instant {
+    Instant::now() + Duration::from_millis(ms)
+}
+
+#[tokio::test]
+async fn follows_the_leader_hint_and_remembers_it() {
+    let leader = fake_miner(|_, me| serve(me)).await;
+    let hint = leader.id().to_string();
+    let follower = fake_miner(move |_, _| {
+        Err(RpcError::new(ErrorCode::NotLeader, "not me")
+            .with_retryable(true)
+            .with_leader_hint(hint.clone()))
+    })
+    .await;
+    let route = route_over(&[&follower, &leader]);
+    assert_eq!(route.leader_guess(), Some(follower.id()));
+    let head = route
+        .call::<GetHead>(&DatabaseId::default(), soon(5_000), true)
+        .await
+        .unwrap();
+    assert_eq!(head.miner, leader.id());
+    assert_eq!(route.leader_guess(), Some(leader.id()));
+    assert_eq!(follower.calls(), 1);
+    // The next call goes straight to the leader.
+    route
+        .call::<GetHead>(&DatabaseId::default(), soon(5_000), true)
+        .await
+        .unwrap();
+    assert_eq!((follower.calls(), leader.calls()), (1, 2));
+}
+
+#[tokio::test]
+async fn waits_until_the_miner_serves_the_database() {
+    let miner = fake_miner(|n, me| {
+        if n < 3 {
+            Err(RpcError::new(ErrorCode::NotFound, "not yet").with_retryable(true))
+        } else {
+            serve(me)
+        }
+    })
+    .await;
+    let route = route_over(&[&miner]);
+    route
+        .call::<GetHead>(&DatabaseId::default(), soon(10_000), true)
+        .await
+        .unwrap();
+    assert_eq!(miner.calls(), 4);
+}
+
+#[tokio::test]
+async fn final_refusals_are_typed_and_not_retried() {
+    let miner = fake_miner(|_, _| Err(RpcError::new(ErrorCode::PermissionDenied, "no"))).await;
+    let route = route_over(&[&miner]);
+    let e = route
+        .call::<GetHead>(&DatabaseId::default(), soon(5_000), true)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ClientError::PermissionDenied { .. }), "{e}");
+    assert_eq!(miner.calls(), 1);
+}
+
+#[tokio::test]
+async fn a_lost_write_answer_is_not_resent() {
+    let miner = fake_miner(|_, me| serve(me)).await;
+    let route = route_over(&[&miner]);
+    let key = PrivateKey::generate().unwrap();
+    let request = SignedRequest::sign(
+        RequestBody {
+            database: DatabaseId::default(),
+            user: key.public_key().address(),
+            timestamp: 1,
+            sequence: 1,
+            kind: QueryKind::Write,
+            read_level: ReadLevel::default(),
+            queries: vec![Query::new("INSERT INTO t VALUES (1)")],
+        },
+        &key,
+    )
+    .unwrap();
+    let e = route
+        .call::<QueryMethod>(&request, soon(5_000), false)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ClientError::WriteOutcomeUnknown { .. }), "{e}");
+    assert!(
+        e.to_string().contains("may or may not have been applied"),
+        "{e}"
+    );
+    assert_eq!(miner.calls(), 1);
+}
+
+#[tokio::test]
+async fn unreachable_miners_give_up_at_the_deadline() {
+    let pool = pool();
+    let nobody = NodeIdentity::mine_weak(0).unwrap().node_id();
+    pool.set_address(nobody, "127.0.0.1:1");
+    let route = MinerRoute::new(
+        DatabaseId::default(),
+        pool,
+        vec![nobody],
+        Duration::from_millis(200),
+    );
+    let e = route
+        .call::<GetHead>(&DatabaseId::default(), soon(300), true)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ClientError::DatabaseUnavailable { .. }), "{e}");
+    assert!(e.retryable());
+    assert!(e.to_string().contains("cannot connect"), "{e}");
+}
+
+#[test]
+fn judging_refusals() {
+    let a = NodeIdentity::mine_weak(0).unwrap().node_id();
+    let b = NodeIdentity::mine_weak(0).unwrap().node_id();
+    let r = MinerRoute::new(
+        DatabaseId::default(),
+        pool(),
+        vec![a, b],
+        Duration::from_millis(200),
+    );
+    let hint = RpcError::new(ErrorCode::NotLeader, "no").with_leader_hint(b.to_string());
+    assert_eq!(r.judge(&hint, 0), Some(Next::Hinted(1)));
+    // A hint naming the miner itself or an unknown node: move on.
+    assert_eq!(r.judge(&hint, 1), Some(Next::Move));
+    let stranger = RpcError::new(ErrorCode::NotLeader, "no").with_leader_hint("00ff");
+    assert_eq!(r.judge(&stranger, 0), Some(Next::Move));
+    for code in [ErrorCode::NotFound, ErrorCode::NoQuorum] {
+        assert_eq!(r.judge(&RpcError::new(code, "later"), 0), Some(Next::Move));
+    }
+    assert_eq!(
+        r.judge(&RpcError::new(ErrorCode::PermissionDenied, "no"), 0),
+        None
+    );
+}
+
+#[test]
+fn final_refusals_map_to_typed_errors() {
+    let e = refusal::<QueryMethod>(RpcError::new(ErrorCode::PermissionDenied, "may not write"));
+    assert!(
+        matches!(e, ClientError::PermissionDenied { ref message } if message == "may not write")
+    );
+    let e = refusal::<QueryMethod>(RpcError::new(ErrorCode::StaleRequest, "clock"));
+    assert!(matches!(e, ClientError::StaleRequest { .. }));
+    let e = refusal::<QueryMethod>(RpcError::new(ErrorCode::BadSignature, "forged"));
+    assert!(e.is(ErrorCode::BadSignature) && e.to_string().contains("forged"));
+}
