@@ -45,6 +45,8 @@ pub enum Tag {
     ChainState,
     /// Values derived from a genesis configuration.
     Genesis,
+    /// The seeded `random()`/`randomblob()` stream of a database write.
+    SqlRandom,
 }
 
 impl Tag {
@@ -66,6 +68,7 @@ impl Tag {
             Tag::DatabaseId => b"covenant/database-id/v1",
             Tag::ChainState => b"covenant/chain-state/v1",
             Tag::Genesis => b"covenant/genesis/v1",
+            Tag::SqlRandom => b"covenant/sql-random/v1",
         }
     }
 }

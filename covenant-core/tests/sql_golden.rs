@@ -1,6 +1,11 @@
 //! Golden SQL cases for the database executor: `tests/sql/<case>.sql` runs
 //! against a fresh database and its output must equal `tests/sql/<case>.result`.
 //!
+//! Writes run under the default policy (`DeterminismPolicy::Resolve`), all
+//! with the same `WriteEnv` (time 2023-11-14 22:13:20 UTC, seed `[1; 32]`), so
+//! `random()`, `randomblob()` and `'now'` in writes have fixed results here;
+//! reads use the real clock, so a case must not print their times.
+//!
 //! A `.sql` file is a list of requests separated by blank lines. A request
 //! whose first line is `-- read` runs as a read request, otherwise as a
 //! write. The output echoes each request, then each statement's result (a

@@ -10,12 +10,22 @@
 //!   write run in one SQLite transaction: all or nothing. User `BEGIN`,
 //!   `COMMIT`, `SAVEPOINT`... are refused; no transaction spans requests.
 //! - **Writes are deterministic.** They are replayed on every replica and
-//!   from the chain, so `random()`, the current time and the time zone are
-//!   refused ([`DeterminismPolicy`], `executor/determinism.rs`); so are
-//!   temporary objects and connection-changing PRAGMAs, which would live on
-//!   one replica only. `last_insert_rowid()` and `changes()` start at 0 in
-//!   every request, as on a freshly opened replica. A write's time limit is a
-//!   count of SQLite VM steps, identical on every replica, never a clock.
+//!   from the chain. Under [`DeterminismPolicy::Resolve`] (the default) the
+//!   writer resolves `random()` and `randomblob()` from the request's
+//!   [`WriteEnv::seed`] (`executor/entropy.rs`) and the current time
+//!   (`'now'`, `CURRENT_TIMESTAMP`, `unixepoch()`..., column defaults
+//!   included) from [`WriteEnv::timestamp_ms`], through a clock VFS
+//!   (`executor/clock.rs`); what no stamp can fix — the time zone,
+//!   `total_changes()`, the SQLite version, a table at the largest rowid —
+//!   is refused (`executor/determinism.rs`). So are temporary objects and
+//!   connection-changing PRAGMAs, which would live on one replica only.
+//!   `last_insert_rowid()` and `changes()` start at 0 in every request, as on
+//!   a freshly opened replica. A write's time limit is a count of SQLite VM
+//!   steps, identical on every replica, never a clock.
+//! - **Reads use the real clock and real randomness**: they are answered by
+//!   one replica and never replayed, and `SELECT date('now')` should say
+//!   today. So does the executor's own SQL on the writer between requests
+//!   ([`Executor::with_connection`], [`Executor::dump`]).
 //! - **Reads are read-only** three times over: a read-only connection with
 //!   `PRAGMA query_only`, `sqlite3_stmt_readonly()`, and an authorizer that
 //!   denies every write action. They run in one snapshot per request, with a
@@ -35,13 +45,18 @@
 //! time and randomness arrive as a [`WriteEnv`] stamped by the Raft leader.
 
 mod bind;
+mod clock;
 mod determinism;
+mod entropy;
 mod error;
 mod guard;
 mod lexer;
+mod rowid_watch;
 mod run;
 mod show;
 
+#[cfg(test)]
+mod resolve_tests;
 #[cfg(test)]
 mod tests;
 
@@ -55,7 +70,9 @@ pub use determinism::DeterminismPolicy;
 pub use error::{EXCERPT_CHARS, SqlError};
 pub use guard::HIDDEN_TABLE_PREFIX;
 
+use entropy::Entropy;
 use guard::{Guard, Mode};
+use rowid_watch::RowidWatch;
 use run::Ctx;
 
 use super::query::{Query, QueryResult};
@@ -119,6 +136,12 @@ pub struct Executor {
     options: ExecutorOptions,
     writer: Connection,
     guard: Guard,
+    /// The writer's seeded `random()`/`randomblob()`, when the policy resolves them.
+    entropy: Option<Entropy>,
+    /// Notes rows the writer gives the largest rowid.
+    rowids: RowidWatch,
+    /// Whether a table may hold the largest rowid, so inserts must check (see run.rs).
+    strict_rowids: bool,
     reader: Reader,
 }
 
@@ -147,9 +170,31 @@ impl Executor {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let writer = Connection::open_with_flags(path, flags)
-            .map_err(SqlError::storage("open the database"))?;
+        let resolves = options.determinism.resolves();
+        let writer = if resolves {
+            let vfs = clock::register().map_err(|message| SqlError::Storage {
+                op: "register the clock VFS",
+                message,
+            })?;
+            Connection::open_with_flags_and_vfs(path, flags, vfs)
+        } else {
+            Connection::open_with_flags(path, flags)
+        }
+        .map_err(SqlError::storage("open the database"))?;
         configure_writer(&writer)?;
+        let entropy = if resolves {
+            let e = Entropy::install(&writer)
+                .map_err(SqlError::storage("install the seeded random functions"))?;
+            Some(e)
+        } else {
+            None
+        };
+        let strict_rowids = options.determinism != DeterminismPolicy::Allow
+            && run::any_table_at_max_rowid(&writer)?;
+        let rowids = RowidWatch::install(&writer).map_err(|message| SqlError::Storage {
+            op: "install the rowid watch",
+            message,
+        })?;
         let guard = Guard::install(&writer, options.determinism);
         let reader = Reader::open(path, options.limits.clone())?;
         Ok(Executor {
@@ -157,6 +202,9 @@ impl Executor {
             options,
             writer,
             guard,
+            entropy,
+            rowids,
+            strict_rowids,
             reader,
         })
     }
@@ -184,6 +232,9 @@ impl Executor {
 
     /// Runs a write request, then `record` in the SAME transaction, then commits.
     ///
+    /// Under [`DeterminismPolicy::Resolve`], `random()`, `randomblob()` and
+    /// the current time come from `env` for the whole call, `record` included.
+    ///
     /// The user's statements run inside a savepoint: if they fail, their
     /// changes are undone but the transaction goes on, so `record` (the
     /// chain's bookkeeping, with full access to the connection) can store the
@@ -200,9 +251,24 @@ impl Executor {
         E: From<SqlError>,
         F: FnOnce(&Connection, &Result<Vec<QueryResult>, SqlError>) -> Result<T, E>,
     {
-        // The refusing policy needs nothing from the environment; a resolving
-        // one will seed random() and the clock from it (see determinism.rs).
-        let _ = env;
+        // Held to the end of the call: SQLite reads the clock and the seeded
+        // stream while statements step, up to the commit.
+        let _resolving = match &self.entropy {
+            Some(entropy) => {
+                let frozen =
+                    clock::Frozen::at(env.timestamp_ms).map_err(|message| SqlError::Storage {
+                        op: "freeze the clock",
+                        message,
+                    })?;
+                Some((frozen, entropy.scope(&env.seed)))
+            }
+            None => None,
+        };
+        // The executor's own SQL gave a row the largest rowid since the last
+        // request: from now on, inserts check their tables.
+        if self.rowids.take().is_some() {
+            self.strict_rowids = true;
+        }
         let conn = &self.writer;
         let guard = &self.guard;
         guard.set_mode(Mode::Internal);
@@ -229,6 +295,8 @@ impl Executor {
             mode: Mode::Write,
             limits: &self.options.limits,
             policy: self.options.determinism,
+            rowids: Some(&self.rowids),
+            strict_rowids: self.strict_rowids,
         };
         let outcome = run::run_queries(&ctx, queries);
         guard.set_mode(Mode::Internal);
@@ -466,6 +534,8 @@ impl Reader {
             mode: Mode::Read,
             limits: &self.limits,
             policy: DeterminismPolicy::Allow,
+            rowids: None,
+            strict_rowids: false,
         };
         let outcome = run::run_queries(&ctx, queries);
         self.guard.set_mode(Mode::Internal);

@@ -1,12 +1,16 @@
 //! Finding writes whose result would differ between replicas.
 //!
 //! Writes are replayed on every replica and again from the chain, so a write
-//! must compute the same rows everywhere. `random()`, `randomblob()`, the
-//! current time (`'now'`, `CURRENT_TIMESTAMP`, `date()` with no time value,
-//! also as a column DEFAULT) and the local time zone (`'localtime'`, `'utc'`)
-//! would not. Under [`DeterminismPolicy::Refuse`] such writes are refused
-//! before they run; the replication work can add a policy that resolves them
-//! from the leader's `WriteEnv` (seeded `random()`, a fixed clock) instead.
+//! must compute the same rows everywhere. Left alone, `random()`,
+//! `randomblob()`, the current time (`'now'`, `CURRENT_TIMESTAMP`, `date()`
+//! with no time value, also as a column DEFAULT), the local time zone
+//! (`'localtime'`, `'utc'`), `total_changes()` and `sqlite_version()` would
+//! not. Under [`DeterminismPolicy::Resolve`] (the default) the executor
+//! resolves the first three from the leader's `WriteEnv` (a seeded stream,
+//! `entropy.rs`; a frozen clock, `clock.rs`), and only the rest is refused:
+//! the time zone (each replica's own), `total_changes()` (counts since the
+//! replica's connection opened) and the SQLite version (may differ during an
+//! upgrade). Under [`DeterminismPolicy::Refuse`] all of them are refused.
 //!
 //! Layers, each catching what the previous cannot:
 //! 1. [`scan`]: the statement's tokens (strings and comments respected, so
@@ -17,8 +21,13 @@
 //! 4. [`function_reason`]: the executor's SQLite authorizer sees every
 //!    function a statement calls, also inside views and triggers.
 //!
-//! Known gap: a date function applied to stored data that happens to hold the
-//! text `'now'` (`UPDATE t SET d = date(col)`) is not detected.
+//! Known gaps: a date function applied to stored data holding the text
+//! `'localtime'` or `'utc'` (`UPDATE t SET d = datetime(d, col)`) is not
+//! detected, nor are those modifiers inside views and triggers created
+//! before these checks (their text is scanned only at CREATE). Under
+//! `Refuse`, the same holds for stored `'now'`; under `Resolve`, `'now'`
+//! anywhere is the stamp's time. The largest-rowid fallback to random
+//! rowids is handled apart (`rowid_watch.rs`, `run.rs`).
 //!
 //! Pure functions over tokens and values: no SQLite connection here.
 
@@ -28,8 +37,13 @@ use crate::sqlchain::value::Value;
 /// How writes that depend on randomness, the clock or the time zone are treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DeterminismPolicy {
-    /// Refuse them with `SqlError::NonDeterministic` (replicated databases).
+    /// Resolve `random()`, `randomblob()` and the current time from the
+    /// write's `WriteEnv`, identically on every replica and replay; refuse
+    /// what cannot be resolved (time zone, `total_changes()`, SQLite version)
+    /// with `SqlError::NonDeterministic`. For replicated databases.
     #[default]
+    Resolve,
+    /// Refuse every non-deterministic write, the resolvable ones included.
     Refuse,
     /// Run them as they are: only for a single, unreplicated database (e.g.
     /// the adapter's local development storage), never under Raft.
@@ -47,11 +61,19 @@ const TIME_FUNCTIONS: [&str; 7] = [
     "timediff",
 ];
 
-/// Time-value strings and modifiers that depend on the clock or the time zone.
-fn clock_word(s: &str) -> Option<&'static str> {
+impl DeterminismPolicy {
+    /// Whether the leader's stamp resolves `random()`, `randomblob()` and the clock.
+    pub(crate) fn resolves(self) -> bool {
+        self == DeterminismPolicy::Resolve
+    }
+}
+
+/// Time-value strings and modifiers that depend on the clock or the time
+/// zone, and are not resolved under `policy`.
+fn clock_word(s: &str, policy: DeterminismPolicy) -> Option<&'static str> {
     let s = s.trim();
     if s.eq_ignore_ascii_case("now") {
-        Some("'now' reads the current time")
+        (!policy.resolves()).then_some("'now' reads the current time")
     } else if s.eq_ignore_ascii_case("localtime") || s.eq_ignore_ascii_case("utc") {
         Some("the 'localtime' and 'utc' modifiers depend on each replica's time zone")
     } else {
@@ -59,10 +81,16 @@ fn clock_word(s: &str) -> Option<&'static str> {
     }
 }
 
-/// Why calling the function `name` in a write is not deterministic, if it is not.
-pub(crate) fn function_reason(name: &str) -> Option<&'static str> {
+/// Why calling the function `name` in a write is not deterministic under
+/// `policy`, if it is not.
+pub(crate) fn function_reason(name: &str, policy: DeterminismPolicy) -> Option<&'static str> {
     let n = name.to_ascii_lowercase();
     Some(match n.as_str() {
+        "random" | "randomblob" | "current_timestamp" | "current_date" | "current_time"
+            if policy.resolves() =>
+        {
+            return None;
+        }
         "random" => "random() returns a different value on each replica",
         "randomblob" => "randomblob() returns different bytes on each replica",
         "current_timestamp" | "current_date" | "current_time" => {
@@ -121,8 +149,8 @@ struct Frame {
     nonempty: bool,
 }
 
-/// Why the statement's text is not deterministic, if it is not.
-pub(crate) fn scan(tokens: &[Token<'_>]) -> Option<String> {
+/// Why the statement's text is not deterministic under `policy`, if it is not.
+pub(crate) fn scan(tokens: &[Token<'_>], policy: DeterminismPolicy) -> Option<String> {
     let mut frames: Vec<Frame> = Vec::new();
     let mut pending_call: Option<&'static str> = None;
     for (i, tok) in tokens.iter().enumerate() {
@@ -133,9 +161,10 @@ pub(crate) fn scan(tokens: &[Token<'_>]) -> Option<String> {
         }
         match tok.kind {
             Kind::Word
-                if ["current_timestamp", "current_date", "current_time"]
-                    .iter()
-                    .any(|kw| tok.is_word(kw)) =>
+                if !policy.resolves()
+                    && ["current_timestamp", "current_date", "current_time"]
+                        .iter()
+                        .any(|kw| tok.is_word(kw)) =>
             {
                 let upper = tok.text.to_ascii_uppercase();
                 let is_default = i
@@ -152,7 +181,7 @@ pub(crate) fn scan(tokens: &[Token<'_>]) -> Option<String> {
             }
             Kind::Word | Kind::QuotedIdent => {
                 if let Some(name) = call_name(tokens, i) {
-                    if let Some(reason) = function_reason(&name) {
+                    if let Some(reason) = function_reason(&name, policy) {
                         return Some(reason.to_owned());
                     }
                     pending_call = TIME_FUNCTIONS.iter().copied().find(|f| *f == name);
@@ -160,13 +189,13 @@ pub(crate) fn scan(tokens: &[Token<'_>]) -> Option<String> {
                 }
                 // With double-quoted strings enabled, `date("now")` is `date('now')`.
                 if tok.kind == Kind::QuotedIdent
-                    && let Some(reason) = clock_in_time_call(tok, &frames)
+                    && let Some(reason) = clock_in_time_call(tok, &frames, policy)
                 {
                     return Some(reason);
                 }
             }
             Kind::Str => {
-                if let Some(reason) = clock_in_time_call(tok, &frames) {
+                if let Some(reason) = clock_in_time_call(tok, &frames, policy) {
                     return Some(reason);
                 }
             }
@@ -189,7 +218,7 @@ pub(crate) fn scan(tokens: &[Token<'_>]) -> Option<String> {
                 {
                     let args = if frame.nonempty { frame.commas + 1 } else { 0 };
                     let needs = if f == "strftime" { 1 } else { 0 };
-                    if args == needs && f != "timediff" {
+                    if args == needs && f != "timediff" && !policy.resolves() {
                         return Some(format!("{f}() without a time value reads the current time"));
                     }
                 }
@@ -201,9 +230,13 @@ pub(crate) fn scan(tokens: &[Token<'_>]) -> Option<String> {
     None
 }
 
-fn clock_in_time_call(tok: &Token<'_>, frames: &[Frame]) -> Option<String> {
+fn clock_in_time_call(
+    tok: &Token<'_>,
+    frames: &[Frame],
+    policy: DeterminismPolicy,
+) -> Option<String> {
     let value = tok.name()?;
-    let reason = clock_word(&value)?;
+    let reason = clock_word(&value, policy)?;
     let f = frames.iter().rev().find_map(|fr| fr.time_fn)?;
     Some(format!("{reason} (in {f}())"))
 }
@@ -216,12 +249,16 @@ fn calls_time_function(tokens: &[Token<'_>]) -> Option<&'static str> {
     })
 }
 
-/// Why the statement is not deterministic given the values bound to it
-/// (`date(?)` with `'now'`), if it is not.
-pub(crate) fn scan_args(tokens: &[Token<'_>], bound: &[&Value]) -> Option<String> {
+/// Why the statement is not deterministic under `policy` given the values
+/// bound to it (`date(?)` with `'now'` or `'localtime'`), if it is not.
+pub(crate) fn scan_args(
+    tokens: &[Token<'_>],
+    bound: &[&Value],
+    policy: DeterminismPolicy,
+) -> Option<String> {
     let f = calls_time_function(tokens)?;
     bound.iter().find_map(|v| match v {
-        Value::Text(s) => clock_word(s).map(|reason| {
+        Value::Text(s) => clock_word(s, policy).map(|reason| {
             format!(
                 "argument '{}' given to a statement calling {f}(): {reason}",
                 s.trim()
@@ -231,10 +268,11 @@ pub(crate) fn scan_args(tokens: &[Token<'_>], bound: &[&Value]) -> Option<String
     })
 }
 
-/// Why a column default expression (as `PRAGMA table_info` shows it) is not deterministic.
-pub(crate) fn default_reason(dflt_value: &str) -> Option<String> {
+/// Why a column default expression (as `PRAGMA table_info` shows it) is
+/// not deterministic under `policy`.
+pub(crate) fn default_reason(dflt_value: &str, policy: DeterminismPolicy) -> Option<String> {
     let tokens = lexer::tokenize(dflt_value);
-    scan(&tokens)
+    scan(&tokens, policy)
         .map(|_| format!("DEFAULT {dflt_value} is evaluated on each replica at insert time"))
 }
 
@@ -328,7 +366,11 @@ mod tests {
     use super::*;
 
     fn reason(sql: &str) -> Option<String> {
-        scan(&lexer::tokenize(sql))
+        scan(&lexer::tokenize(sql), DeterminismPolicy::Refuse)
+    }
+
+    fn resolved(sql: &str) -> Option<String> {
+        scan(&lexer::tokenize(sql), DeterminismPolicy::Resolve)
     }
 
     #[test]
@@ -361,6 +403,53 @@ mod tests {
         ] {
             assert!(reason(sql).is_some(), "not refused: {sql}");
         }
+    }
+
+    #[test]
+    fn resolve_lifts_randomness_and_the_clock_only() {
+        for sql in [
+            "INSERT INTO t VALUES (random(), randomblob(16), abs(random()) % 10)",
+            "INSERT INTO t VALUES (CURRENT_TIMESTAMP, current_date, CURRENT_TIME)",
+            "INSERT INTO t VALUES (julianday('now'), date('NOW'), datetime(\"now\"))",
+            "INSERT INTO t VALUES (strftime('%s', 'now'), strftime('%s'), unixepoch(), date())",
+            "INSERT INTO t VALUES (datetime('now', '+1 day', 'subsec'))",
+            "INSERT INTO t VALUES (timediff('now', '2020-01-01'))",
+            "CREATE TABLE t (a, b DEFAULT CURRENT_TIMESTAMP, c DEFAULT (randomblob(16)))",
+            "CREATE TABLE t (a, b DEFAULT (datetime('now')))",
+            "CREATE VIEW v AS SELECT random() AS r",
+            "CREATE TRIGGER tr AFTER INSERT ON t BEGIN UPDATE t SET d = date('now'); END",
+        ] {
+            assert_eq!(resolved(sql), None, "refused: {sql}");
+            assert!(reason(sql).is_some(), "not refused under Refuse: {sql}");
+        }
+        for (sql, why) in [
+            (
+                "INSERT INTO t VALUES (datetime(x, 'localtime'))",
+                "time zone",
+            ),
+            ("INSERT INTO t VALUES (datetime('now', 'utc'))", "time zone"),
+            (
+                "CREATE TABLE t (a DEFAULT (datetime('now', 'localtime')))",
+                "time zone",
+            ),
+            ("SELECT total_changes()", "total_changes()"),
+            ("INSERT INTO t VALUES (sqlite_version())", "version"),
+            ("INSERT INTO t VALUES (sqlite_source_id())", "version"),
+        ] {
+            let got = resolved(sql).unwrap_or_default();
+            assert!(got.contains(why), "{sql}: {got:?}");
+        }
+        let toks = lexer::tokenize("INSERT INTO t VALUES (date(?, ?))");
+        let (now, local) = (Value::Text("now".into()), Value::Text("localtime".into()));
+        assert_eq!(scan_args(&toks, &[&now], DeterminismPolicy::Resolve), None);
+        assert!(scan_args(&toks, &[&now, &local], DeterminismPolicy::Resolve).is_some());
+        assert_eq!(function_reason("RANDOM", DeterminismPolicy::Resolve), None);
+        assert!(function_reason("total_changes", DeterminismPolicy::Resolve).is_some());
+        assert!(default_reason("CURRENT_TIMESTAMP", DeterminismPolicy::Resolve).is_none());
+        assert!(default_reason("(randomblob(16))", DeterminismPolicy::Resolve).is_none());
+        assert!(
+            default_reason("datetime('now','localtime')", DeterminismPolicy::Resolve).is_some()
+        );
     }
 
     #[test]
@@ -403,19 +492,21 @@ mod tests {
 
     #[test]
     fn bound_now_is_refused_only_for_time_functions() {
+        let refuse = DeterminismPolicy::Refuse;
         let toks = lexer::tokenize("INSERT INTO t VALUES (date(?))");
-        assert!(scan_args(&toks, &[&Value::Text(" Now ".into())]).is_some());
-        assert!(scan_args(&toks, &[&Value::Text("2024-01-01".into())]).is_none());
+        assert!(scan_args(&toks, &[&Value::Text(" Now ".into())], refuse).is_some());
+        assert!(scan_args(&toks, &[&Value::Text("2024-01-01".into())], refuse).is_none());
         let plain = lexer::tokenize("INSERT INTO t VALUES (?)");
-        assert!(scan_args(&plain, &[&Value::Text("now".into())]).is_none());
+        assert!(scan_args(&plain, &[&Value::Text("now".into())], refuse).is_none());
     }
 
     #[test]
     fn defaults() {
-        assert!(default_reason("CURRENT_TIMESTAMP").is_some());
-        assert!(default_reason("datetime('now','localtime')").is_some());
-        assert!(default_reason("'now'").is_none());
-        assert!(default_reason("0").is_none());
+        let refuse = DeterminismPolicy::Refuse;
+        assert!(default_reason("CURRENT_TIMESTAMP", refuse).is_some());
+        assert!(default_reason("datetime('now','localtime')", refuse).is_some());
+        assert!(default_reason("'now'", refuse).is_none());
+        assert!(default_reason("0", refuse).is_none());
     }
 
     #[test]

@@ -46,8 +46,8 @@ pub enum SqlError {
     /// A write would give different results on different replicas.
     #[error(
         "cannot run `{statement}` as a write: {reason}. Writes are replayed on every replica \
-         and from the chain, so random values and the current time would differ; compute the \
-         value in the client and pass it as an argument"
+         and from the chain and must give the same result on each; compute such a value in \
+         the client and pass it as an argument"
     )]
     NonDeterministic {
         /// The statement (shortened).

@@ -7,9 +7,10 @@
 //!   control, ATTACH/DETACH, PRAGMAs outside a read-only list, temporary
 //!   objects (they would live on one replica's connection only), the chain's
 //!   hidden `_covenant_*` tables, `load_extension()`, every write in read
-//!   mode and, in write mode, non-deterministic functions. The reason is
-//!   kept, so the caller can turn SQLite's bare "not authorized" into a clear
-//!   error. [`Mode::Internal`] allows everything, for the executor's own SQL.
+//!   mode and, in write mode, functions the [`DeterminismPolicy`] refuses.
+//!   The reason is kept, so the caller can turn SQLite's bare "not
+//!   authorized" into a clear error. [`Mode::Internal`] allows everything,
+//!   for the executor's own SQL.
 //! - a **progress handler**: reads stop at a wall-clock deadline; writes stop
 //!   after a budget of VM steps, which is deterministic (every replica runs
 //!   the same steps on the same data), where a clock is not.
@@ -300,8 +301,8 @@ fn decide(st: &mut AuthState, ctx: &AuthContext<'_>) -> Result<(), Denial> {
                 return Err(Denial::NotAllowed("extensions cannot be loaded".to_owned()));
             }
             if mode == Mode::Write
-                && st.policy == DeterminismPolicy::Refuse
-                && let Some(reason) = determinism::function_reason(function_name)
+                && st.policy != DeterminismPolicy::Allow
+                && let Some(reason) = determinism::function_reason(function_name, st.policy)
             {
                 let reason = match ctx.accessor {
                     Some(obj) => format!("{reason} (called from the view or trigger {obj})"),
@@ -476,6 +477,29 @@ mod tests {
             matches!(&d, Some(Denial::NonDeterministic(r)) if r.contains("tr")),
             "{d:?}"
         );
+    }
+
+    #[test]
+    fn resolve_policy_lets_resolvable_functions_through() {
+        let c = Connection::open_in_memory().unwrap();
+        c.execute_batch("CREATE TABLE t(a)").unwrap();
+        let g = Guard::install(&c, DeterminismPolicy::Resolve);
+        g.set_mode(Mode::Write);
+        for sql in [
+            "INSERT INTO t VALUES (random())",
+            "INSERT INTO t VALUES (randomblob(4))",
+            "INSERT INTO t VALUES (CURRENT_TIMESTAMP)",
+        ] {
+            assert_eq!(denial(&c, &g, sql), None, "{sql}");
+        }
+        assert!(matches!(
+            denial(&c, &g, "INSERT INTO t VALUES (total_changes())"),
+            Some(Denial::NonDeterministic(_))
+        ));
+        assert!(matches!(
+            denial(&c, &g, "INSERT INTO t VALUES (sqlite_version())"),
+            Some(Denial::NonDeterministic(_))
+        ));
     }
 
     #[test]

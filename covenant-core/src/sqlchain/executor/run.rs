@@ -6,19 +6,23 @@
 //! translate SHOW/DESC, check determinism
 //! (writes), prepare under the [`Guard`]'s authorizer, refuse writes in read
 //! requests, bind arguments, check the column defaults an INSERT relies on,
-//! then step and collect rows within the request's limits.
+//! then step and collect rows within the request's limits; refuse a write
+//! that gave a row the largest rowid (SQLite then draws new rowids from its
+//! process-wide random generator, which no seed controls).
 //!
 //! Transactions are the caller's (`executor.rs`): this module never begins,
 //! commits or rolls back.
 
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Statement};
 
 use super::Limits;
 use super::bind::Binder;
 use super::determinism::{self, DeterminismPolicy};
 use super::error::{SqlError, excerpt};
-use super::guard::{Denial, Guard, Mode, Trip, is_hidden};
+use super::guard::{Denial, Guard, Inserted, Mode, Trip, is_hidden};
 use super::lexer::{self, Piece, Token};
+use super::rowid_watch::{MAX_ROWID, RowidWatch};
 use super::show;
 use crate::sqlchain::query::{Query, QueryResult};
 use crate::sqlchain::value::Value;
@@ -33,13 +37,19 @@ pub(crate) struct Ctx<'a> {
     pub(crate) mode: Mode,
     /// Row, size and time limits.
     pub(crate) limits: &'a Limits,
-    /// Whether non-deterministic writes are refused.
+    /// Which non-deterministic writes are resolved, refused or allowed.
     pub(crate) policy: DeterminismPolicy,
+    /// The writer's watch for rows given [`MAX_ROWID`] (None for reads).
+    pub(crate) rowids: Option<&'a RowidWatch>,
+    /// Whether a table may already hold [`MAX_ROWID`] (written before the
+    /// checks or by the executor's own SQL): then every insert checks the
+    /// tables it wrote. Otherwise the watch suffices.
+    pub(crate) strict_rowids: bool,
 }
 
 impl Ctx<'_> {
     fn checks_determinism(&self) -> bool {
-        self.mode == Mode::Write && self.policy == DeterminismPolicy::Refuse
+        self.mode == Mode::Write && self.policy != DeterminismPolicy::Allow
     }
 }
 
@@ -158,7 +168,7 @@ fn run_statement(
     let translated = show::translate(&piece.tokens, text)?;
     if ctx.checks_determinism()
         && translated.is_none()
-        && let Some(reason) = determinism::scan(&piece.tokens)
+        && let Some(reason) = determinism::scan(&piece.tokens, ctx.policy)
     {
         return Err(SqlError::NonDeterministic {
             statement: excerpt(text),
@@ -174,30 +184,55 @@ fn run_statement(
         });
     }
     let bound = binder.bind(&mut stmt, text)?;
-    if ctx.checks_determinism() {
-        if let Some(reason) = determinism::scan_args(&piece.tokens, &bound) {
-            return Err(SqlError::NonDeterministic {
-                statement: excerpt(text),
-                reason,
-            });
-        }
-        check_defaults(ctx, &piece.tokens, text)?;
+    if !ctx.checks_determinism() {
+        return execute(ctx, &mut stmt, text, spent);
     }
-    execute(ctx, &mut stmt, text, spent)
+    if let Some(reason) = determinism::scan_args(&piece.tokens, &bound, ctx.policy) {
+        return Err(SqlError::NonDeterministic {
+            statement: excerpt(text),
+            reason,
+        });
+    }
+    let inserted = ctx.guard.take_inserted();
+    check_defaults(ctx, &inserted, &piece.tokens, text)?;
+    let result = execute(ctx, &mut stmt, text, spent);
+    let reached = ctx.rowids.and_then(RowidWatch::take);
+    let result = result?;
+    if let Some(table) = reached {
+        return Err(rowid_refusal(&table, "would hold", text));
+    }
+    if ctx.strict_rowids {
+        check_rowids(ctx, &inserted, text)?;
+    }
+    Ok(result)
+}
+
+fn rowid_refusal(table: &str, verb: &str, text: &str) -> SqlError {
+    SqlError::NonDeterministic {
+        statement: excerpt(text),
+        reason: format!(
+            "table {table} {verb} the largest rowid ({MAX_ROWID}), after which SQLite picks \
+             random rowids for new rows; keep rowids (INTEGER PRIMARY KEY values) below it"
+        ),
+    }
 }
 
 /// Refuses an INSERT that leaves a column to a non-deterministic DEFAULT.
-fn check_defaults(ctx: &Ctx<'_>, tokens: &[Token<'_>], text: &str) -> Result<(), SqlError> {
-    let inserted = ctx.guard.take_inserted();
+fn check_defaults(
+    ctx: &Ctx<'_>,
+    inserted: &[Inserted],
+    tokens: &[Token<'_>],
+    text: &str,
+) -> Result<(), SqlError> {
     if inserted.is_empty() {
         return Ok(());
     }
     let target = determinism::insert_target(tokens);
     ctx.guard.set_mode(Mode::Internal);
     let found = (|| -> Result<Option<String>, SqlError> {
-        for ins in &inserted {
+        for ins in inserted {
             for (column, dflt) in column_defaults(ctx.conn, &ins.database, &ins.table)? {
-                let Some(reason) = determinism::default_reason(&dflt) else {
+                let Some(reason) = determinism::default_reason(&dflt, ctx.policy) else {
                     continue;
                 };
                 let direct = !ins.by_trigger
@@ -230,6 +265,78 @@ fn check_defaults(ctx: &Ctx<'_>, tokens: &[Token<'_>], text: &str) -> Result<(),
         }),
         None => Ok(()),
     }
+}
+
+/// Refuses a write after which a table it inserted into holds [`MAX_ROWID`]
+/// (strict mode: some table may have held it before the statement).
+fn check_rowids(ctx: &Ctx<'_>, inserted: &[Inserted], text: &str) -> Result<(), SqlError> {
+    if inserted.is_empty() {
+        return Ok(());
+    }
+    ctx.guard.set_mode(Mode::Internal);
+    let found = (|| -> Result<Option<&str>, SqlError> {
+        for (i, ins) in inserted.iter().enumerate() {
+            let seen = inserted
+                .get(..i)
+                .is_some_and(|before| before.iter().any(|b| b == ins));
+            if !seen && at_max_rowid(ctx.conn, &ins.database, &ins.table)? {
+                return Ok(Some(&ins.table));
+            }
+        }
+        Ok(None)
+    })();
+    ctx.guard.set_mode(ctx.mode);
+    match found? {
+        Some(table) => Err(rowid_refusal(table, "holds", text)),
+        None => Ok(()),
+    }
+}
+
+/// Whether any rowid table of the connection holds [`MAX_ROWID`]. Run on
+/// opening a writer: a file written before the checks, or under
+/// `DeterminismPolicy::Allow`, may.
+pub(crate) fn any_table_at_max_rowid(conn: &Connection) -> Result<bool, SqlError> {
+    let tables = (|| -> rusqlite::Result<Vec<(String, String)>> {
+        let mut stmt = conn.prepare(
+            "SELECT schema, name FROM pragma_table_list \
+             WHERE type = 'table' AND wr = 0 AND schema <> 'temp'",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect()
+    })()
+    .map_err(SqlError::storage("list tables"))?;
+    for (database, table) in tables {
+        if at_max_rowid(conn, &database, &table)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Whether `database.table` holds [`MAX_ROWID`], read through `_rowid_` (a
+/// user column of that name shadows it; then that column is read). False for
+/// SQLite's own tables and tables without rowid.
+fn at_max_rowid(conn: &Connection, database: &str, table: &str) -> Result<bool, SqlError> {
+    if table.to_ascii_lowercase().starts_with("sqlite_") {
+        return Ok(false);
+    }
+    let sql = format!(
+        "SELECT max(_rowid_) FROM {}.{}",
+        quote(database),
+        quote(table)
+    );
+    // No `_rowid_` (WITHOUT ROWID, some virtual tables): nothing to check.
+    let Ok(mut stmt) = conn.prepare_cached(&sql) else {
+        return Ok(false);
+    };
+    stmt.query_row([], |r| {
+        Ok(matches!(r.get_ref(0)?, ValueRef::Integer(MAX_ROWID)))
+    })
+    .map_err(SqlError::storage("check the largest rowid"))
+}
+
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// `(column, default expression)` of every column of `database.table` that has a default.

@@ -9,6 +9,16 @@ fn open() -> (tempfile::TempDir, Executor) {
     (dir, ex)
 }
 
+pub(super) fn open_with(policy: DeterminismPolicy) -> (tempfile::TempDir, Executor) {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = ExecutorOptions {
+        determinism: policy,
+        ..Default::default()
+    };
+    let ex = Executor::open_with(&dir.path().join("data.db"), opts).unwrap();
+    (dir, ex)
+}
+
 fn env() -> WriteEnv {
     WriteEnv {
         timestamp_ms: 1_700_000_000_000,
@@ -231,8 +241,8 @@ fn another_reader_sees_committed_writes() {
 }
 
 #[test]
-fn non_deterministic_writes_are_refused() {
-    let (_d, mut ex) = open();
+fn refuse_policy_refuses_every_non_deterministic_write() {
+    let (_d, mut ex) = open_with(DeterminismPolicy::Refuse);
     w(&mut ex, "CREATE TABLE t (a, now_col)").unwrap();
     for sql in [
         "INSERT INTO t VALUES (random(), 1)",
@@ -299,8 +309,8 @@ fn non_deterministic_writes_are_refused() {
 }
 
 #[test]
-fn inherited_non_deterministic_default_is_refused() {
-    let (_d, mut ex) = open();
+fn refuse_policy_refuses_inherited_clock_defaults() {
+    let (_d, mut ex) = open_with(DeterminismPolicy::Refuse);
     // A table from before the rule (or another tool) with a clock default.
     ex.with_connection(|c| {
         c.execute_batch(
