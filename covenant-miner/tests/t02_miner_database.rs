@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 use covenant_client::Client;
-use covenant_core::api::chain::GetProvider;
+use covenant_core::api::chain::{GetDatabase, GetProvider};
 use covenant_core::api::database::{GetBlock, GetHead, LocateRequest, Query as QueryMethod};
 use covenant_core::config::{
     BlockProducerInfo, Config, GenesisAccount, GenesisConfig, MinerConfig,
@@ -347,6 +347,24 @@ async fn create_write_read_seal_and_restart() {
         .unwrap();
     assert_eq!(b.header.parent, before.hash);
     assert!(next.count > before.count);
+
+    // Billing: every BillingBlockCount (3) blocks the leader charges the
+    // user for rows read and affected; the user's advance payment shrinks.
+    let advance = || async {
+        client
+            .call::<GetDatabase>(&id)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|p| p.user(&f.user.address()).map(|u| u.advance_payment))
+    };
+    assert_eq!(advance().await, Some(1_000_000));
+    eventually("a bill to reach the chain", || async {
+        db.run(QueryKind::Write, "INSERT INTO t (v) VALUES ('x')", vec![])
+            .await;
+        advance().await.filter(|a| *a < 1_000_000)
+    })
+    .await;
 
     miner.shutdown().await;
     bp.shutdown().await;
