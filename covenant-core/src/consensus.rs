@@ -10,6 +10,7 @@ pub mod log_store;
 pub mod main_chain;
 pub mod network;
 pub mod rpc;
+pub mod state_machine;
 pub mod types;
 
 pub use log_store::{LogStore, LogStoreError};

@@ -15,14 +15,11 @@ use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use openraft::storage::{RaftStateMachine, Snapshot};
-use openraft::{
-    Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, SnapshotMeta, StorageError,
-    StorageIOError, StoredMembership,
-};
+use openraft::{Entry, EntryPayload, LogId, SnapshotMeta, StoredMembership};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
+use super::state_machine::{Replica, SnapshotParts, StateMachine};
 use super::types::RaftPeer;
 use crate::codec;
 use crate::crypto::Address;
@@ -79,9 +76,6 @@ const META_APPLIED: &str = "raft_applied";
 const META_MEMBERSHIP: &str = "raft_membership";
 
 type Membership = StoredMembership<u64, RaftPeer>;
-
-/// The last snapshot built or installed: its metadata and bytes.
-type StoredSnapshot = (SnapshotMeta<u64, RaftPeer>, Vec<u8>);
 
 /// The head of a database's chain, as metrics and clients see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -158,7 +152,6 @@ pub struct DatabaseShared {
     head_tx: watch::Sender<Option<ChainHeadInfo>>,
     reads: Mutex<Vec<BlockEntry>>,
     usage: Mutex<BTreeMap<Address, Usage>>,
-    snapshot: Mutex<Option<StoredSnapshot>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -205,7 +198,6 @@ impl DatabaseShared {
             head_tx,
             reads: Mutex::new(Vec::new()),
             usage: Mutex::new(BTreeMap::new()),
-            snapshot: Mutex::new(None),
         }))
     }
 
@@ -516,124 +508,50 @@ fn check_seal(
     Ok(Ok(hash))
 }
 
-/// The openraft state machine over a [`DatabaseShared`].
-#[derive(Clone)]
-pub struct DatabaseStateMachine {
-    db: Arc<DatabaseShared>,
-}
+/// The openraft state machine of a database group.
+pub type DatabaseStateMachine = StateMachine<DatabaseShared>;
 
-impl DatabaseStateMachine {
-    /// A state machine applying to `db`.
-    pub fn new(db: Arc<DatabaseShared>) -> DatabaseStateMachine {
-        DatabaseStateMachine { db }
-    }
-}
+impl Replica for DatabaseShared {
+    type Config = DatabaseRaft;
 
-fn sm_err(e: String) -> StorageError<u64> {
-    StorageIOError::write_state_machine(openraft::AnyError::error(e)).into()
-}
-
-impl RaftSnapshotBuilder<DatabaseRaft> for DatabaseStateMachine {
-    async fn build_snapshot(&mut self) -> Result<Snapshot<DatabaseRaft>, StorageError<u64>> {
-        let db = self.db.clone();
-        let (meta, data) = tokio::task::spawn_blocking(move || {
-            let progress = lock(&db.progress);
-            let data = db.snapshot_bytes().map_err(|e| e.to_string())?;
-            let meta = SnapshotMeta {
-                last_log_id: progress.last_applied,
-                last_membership: progress.membership.clone(),
-                snapshot_id: format!(
-                    "{}-{}",
-                    progress.last_applied.map(|l| l.index).unwrap_or(0),
-                    data.len()
-                ),
-            };
-            Ok::<_, String>((meta, data))
-        })
-        .await
-        .map_err(|e| sm_err(e.to_string()))?
-        .map_err(sm_err)?;
-        *lock(&self.db.snapshot) = Some((meta.clone(), data.clone()));
-        Ok(Snapshot {
-            meta,
-            snapshot: Box::new(Cursor::new(data)),
-        })
-    }
-}
-
-impl RaftStateMachine<DatabaseRaft> for DatabaseStateMachine {
-    type SnapshotBuilder = DatabaseStateMachine;
-
-    async fn applied_state(
-        &mut self,
-    ) -> Result<(Option<LogId<u64>>, Membership), StorageError<u64>> {
-        let p = lock(&self.db.progress);
-        Ok((p.last_applied, p.membership.clone()))
+    fn applied_state(&self) -> (Option<LogId<u64>>, Membership) {
+        let p = lock(&self.progress);
+        (p.last_applied, p.membership.clone())
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<DbApplied>, StorageError<u64>>
-    where
-        I: IntoIterator<Item = Entry<DatabaseRaft>> + OptionalSend,
-    {
-        let db = self.db.clone();
-        let entries: Vec<_> = entries.into_iter().collect();
-        tokio::task::spawn_blocking(move || {
-            entries
-                .into_iter()
-                .map(|e| db.apply_entry(e))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .await
-        .map_err(|e| sm_err(e.to_string()))?
-        .map_err(sm_err)
+    fn apply_entry(&self, entry: Entry<DatabaseRaft>) -> Result<DbApplied, String> {
+        DatabaseShared::apply_entry(self, entry)
     }
 
-    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        self.clone()
+    fn build_snapshot(&self) -> Result<SnapshotParts, String> {
+        let progress = lock(&self.progress);
+        let data = self.snapshot_bytes().map_err(|e| e.to_string())?;
+        let meta = SnapshotMeta {
+            last_log_id: progress.last_applied,
+            last_membership: progress.membership.clone(),
+            snapshot_id: format!(
+                "{}-{}",
+                progress.last_applied.map(|l| l.index).unwrap_or(0),
+                data.len()
+            ),
+        };
+        Ok((meta, data))
     }
 
-    async fn begin_receiving_snapshot(
-        &mut self,
-    ) -> Result<Box<Cursor<Vec<u8>>>, StorageError<u64>> {
-        Ok(Box::new(Cursor::new(Vec::new())))
-    }
-
-    async fn install_snapshot(
-        &mut self,
+    fn install_snapshot(
+        &self,
         meta: &SnapshotMeta<u64, RaftPeer>,
-        snapshot: Box<Cursor<Vec<u8>>>,
-    ) -> Result<(), StorageError<u64>> {
-        let data = snapshot.into_inner();
-        let db = self.db.clone();
-        let bytes = data.clone();
-        let meta2 = meta.clone();
-        tokio::task::spawn_blocking(move || {
-            db.restore_bytes(&bytes).map_err(|e| e.to_string())?;
-            let head = db
-                .with_exec(|e| Ok(e.with_connection(ledger::head)?))
-                .map_err(|e| e.to_string())?;
-            *lock(&db.progress) = Progress {
-                last_applied: meta2.last_log_id,
-                membership: meta2.last_membership.clone(),
-            };
-            db.head_tx.send_replace(head.as_ref().and_then(head_info));
-            Ok::<_, String>(())
-        })
-        .await
-        .map_err(|e| sm_err(e.to_string()))?
-        .map_err(sm_err)?;
-        *lock(&self.db.snapshot) = Some((meta.clone(), data));
+        data: &[u8],
+    ) -> Result<(), String> {
+        self.restore_bytes(data).map_err(|e| e.to_string())?;
+        let head = self
+            .with_exec(|e| Ok(e.with_connection(ledger::head)?))
+            .map_err(|e| e.to_string())?;
+        *lock(&self.progress) = Progress {
+            last_applied: meta.last_log_id,
+            membership: meta.last_membership.clone(),
+        };
+        self.head_tx.send_replace(head.as_ref().and_then(head_info));
         Ok(())
-    }
-
-    async fn get_current_snapshot(
-        &mut self,
-    ) -> Result<Option<Snapshot<DatabaseRaft>>, StorageError<u64>> {
-        Ok(lock(&self.db.snapshot)
-            .clone()
-            .map(|(meta, data)| Snapshot {
-                meta,
-                snapshot: Box::new(Cursor::new(data)),
-            }))
     }
 }

@@ -11,14 +11,11 @@
 use std::io::Cursor;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
-use openraft::storage::{RaftStateMachine, Snapshot};
-use openraft::{
-    Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, SnapshotMeta, StorageError,
-    StorageIOError, StoredMembership,
-};
+use openraft::{Entry, EntryPayload, LogId, SnapshotMeta, StoredMembership};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
+use super::state_machine::{Replica, SnapshotParts, StateMachine};
 use super::types::RaftPeer;
 use crate::chain::{BpSet, ChainHead, ChainState, ChainStore, Genesis, TxReceipt};
 use crate::codec::{self, Versioned};
@@ -67,9 +64,6 @@ const META_MEMBERSHIP: &str = "raft_membership";
 
 type Membership = StoredMembership<u64, RaftPeer>;
 
-/// The last snapshot built or installed: its metadata and bytes.
-type StoredSnapshot = (SnapshotMeta<u64, RaftPeer>, Vec<u8>);
-
 /// A full copy of the chain, used to bring a replica that fell behind a
 /// purged log up to date.
 #[derive(Serialize, Deserialize)]
@@ -98,7 +92,6 @@ pub struct ChainShared {
     store: Mutex<ChainStore>,
     progress: Mutex<Progress>,
     head_tx: watch::Sender<Option<ChainHead>>,
-    snapshot: Mutex<Option<StoredSnapshot>>,
 }
 
 /// Why the chain could not be opened.
@@ -139,7 +132,6 @@ impl ChainShared {
                 membership,
             }),
             head_tx,
-            snapshot: Mutex::new(None),
         }))
     }
 
@@ -213,7 +205,7 @@ impl ChainShared {
         }
     }
 
-    fn build_snapshot(&self) -> Result<(SnapshotMeta<u64, RaftPeer>, Vec<u8>), String> {
+    fn build_snapshot(&self) -> Result<SnapshotParts, String> {
         let progress = lock(&self.progress);
         let store = self.store();
         let head = store.head().map_err(|e| e.to_string())?;
@@ -283,96 +275,30 @@ impl ChainShared {
     }
 }
 
-/// The openraft state machine over a [`ChainShared`].
-#[derive(Clone)]
-pub struct MainChainStateMachine {
-    chain: Arc<ChainShared>,
-}
+/// The openraft state machine of the main chain.
+pub type MainChainStateMachine = StateMachine<ChainShared>;
 
-impl MainChainStateMachine {
-    /// A state machine applying to `chain`.
-    pub fn new(chain: Arc<ChainShared>) -> MainChainStateMachine {
-        MainChainStateMachine { chain }
-    }
-}
+impl Replica for ChainShared {
+    type Config = MainChainRaft;
 
-fn sm_err(e: String) -> StorageError<u64> {
-    StorageIOError::write_state_machine(openraft::AnyError::error(e)).into()
-}
-
-impl RaftSnapshotBuilder<MainChainRaft> for MainChainStateMachine {
-    async fn build_snapshot(&mut self) -> Result<Snapshot<MainChainRaft>, StorageError<u64>> {
-        let (meta, data) = self.chain.build_snapshot().map_err(sm_err)?;
-        *lock(&self.chain.snapshot) = Some((meta.clone(), data.clone()));
-        Ok(Snapshot {
-            meta,
-            snapshot: Box::new(Cursor::new(data)),
-        })
-    }
-}
-
-impl RaftStateMachine<MainChainRaft> for MainChainStateMachine {
-    type SnapshotBuilder = MainChainStateMachine;
-
-    async fn applied_state(
-        &mut self,
-    ) -> Result<(Option<LogId<u64>>, Membership), StorageError<u64>> {
-        let p = lock(&self.chain.progress);
-        Ok((p.last_applied, p.membership.clone()))
+    fn applied_state(&self) -> (Option<LogId<u64>>, Membership) {
+        let p = lock(&self.progress);
+        (p.last_applied, p.membership.clone())
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<MainChainApplied>, StorageError<u64>>
-    where
-        I: IntoIterator<Item = Entry<MainChainRaft>> + OptionalSend,
-    {
-        let chain = self.chain.clone();
-        let entries: Vec<_> = entries.into_iter().collect();
-        // SQLite commits block; keep them off the async workers.
-        tokio::task::spawn_blocking(move || {
-            entries
-                .into_iter()
-                .map(|e| chain.apply_entry(e))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .await
-        .map_err(|e| sm_err(e.to_string()))?
-        .map_err(sm_err)
+    fn apply_entry(&self, entry: Entry<MainChainRaft>) -> Result<MainChainApplied, String> {
+        ChainShared::apply_entry(self, entry)
     }
 
-    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        self.clone()
+    fn build_snapshot(&self) -> Result<SnapshotParts, String> {
+        ChainShared::build_snapshot(self)
     }
 
-    async fn begin_receiving_snapshot(
-        &mut self,
-    ) -> Result<Box<Cursor<Vec<u8>>>, StorageError<u64>> {
-        Ok(Box::new(Cursor::new(Vec::new())))
-    }
-
-    async fn install_snapshot(
-        &mut self,
-        meta: &SnapshotMeta<u64, RaftPeer>,
-        snapshot: Box<Cursor<Vec<u8>>>,
-    ) -> Result<(), StorageError<u64>> {
-        let data = snapshot.into_inner();
-        let chain = self.chain.clone();
-        let bytes = data.clone();
-        tokio::task::spawn_blocking(move || chain.install(&bytes))
-            .await
-            .map_err(|e| sm_err(e.to_string()))?
-            .map_err(sm_err)?;
-        *lock(&self.chain.snapshot) = Some((meta.clone(), data));
-        Ok(())
-    }
-
-    async fn get_current_snapshot(
-        &mut self,
-    ) -> Result<Option<Snapshot<MainChainRaft>>, StorageError<u64>> {
-        Ok(lock(&self.chain.snapshot)
-            .clone()
-            .map(|(meta, data)| Snapshot {
-                meta,
-                snapshot: Box::new(Cursor::new(data)),
-            }))
+    fn install_snapshot(
+        &self,
+        _meta: &SnapshotMeta<u64, RaftPeer>,
+        data: &[u8],
+    ) -> Result<(), String> {
+        self.install(data)
     }
 }
