@@ -9,6 +9,8 @@
 //! transaction per insert). Progress goes to stderr; stdout ends with one
 //! `RESULT` line.
 
+mod idle;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -44,6 +46,9 @@ struct BenchArgs {
     /// Bytes per inserted value.
     #[arg(long, default_value_t = 1024)]
     value_bytes: usize,
+    /// Instead of throughput: idle cost of this many three-node databases on 3 miners.
+    #[arg(long)]
+    idle_dbs: Option<usize>,
 }
 
 fn now_ms() -> u64 {
@@ -167,6 +172,11 @@ fn raw_rusqlite(seconds: u64, value: &[u8]) -> anyhow::Result<f64> {
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = BenchArgs::parse();
+    if let Some(dbs) = args.idle_dbs {
+        let line = idle::run(dbs).await?;
+        println!("{line}");
+        return Ok(());
+    }
     if args.nodes == 0 {
         bail!("--nodes must be at least 1");
     }
