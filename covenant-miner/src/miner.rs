@@ -9,6 +9,8 @@
 //! every `BillingBlockCount` blocks ([`seal`]). Clients reach the databases
 //! through the query service ([`service`]).
 
+mod audit;
+mod batch;
 mod follow;
 mod host;
 mod seal;
@@ -22,6 +24,7 @@ use std::time::Duration;
 
 use covenant_client::Client;
 use covenant_core::config::Config;
+use covenant_core::consensus::database::AuditBatch;
 use covenant_core::consensus::{GroupRegistry, network};
 use covenant_core::crypto::{Address, NodeId, PrivateKey, keyfile};
 use covenant_core::metrics::{MetricsServer, MinerMetrics};
@@ -57,6 +60,8 @@ pub(crate) struct MinerInner {
     pub(crate) metrics: Arc<MinerMetrics>,
     pub(crate) listen: String,
     pub(crate) follow_interval: Duration,
+    /// Where replicas send applied writes for the background signature audit.
+    pub(crate) audit: std::sync::mpsc::Sender<AuditBatch>,
 }
 
 impl MinerInner {
@@ -151,6 +156,7 @@ impl Miner {
             hosts: RwLock::new(HashMap::new()),
             metrics: metrics.clone(),
             listen: listen.clone(),
+            audit: audit::start(),
             follow_interval: options
                 .follow_interval
                 .unwrap_or(Duration::from_millis(500)),

@@ -25,22 +25,27 @@ use crate::codec;
 use crate::crypto::Address;
 use crate::hash::Hash;
 use crate::sqlchain::block::{BlockEntry, SqlBlock, Stamp};
-use crate::sqlchain::executor::{Dump, Executor, Reader, SqlError, WriteEnv};
+use crate::sqlchain::executor::{BatchItem, Dump, Executor, Reader, SqlError, WriteEnv};
 use crate::sqlchain::ledger;
 use crate::sqlchain::query::{Query, QueryResult};
 use crate::sqlchain::request::{Outcome, SignedRequest};
 use crate::types::DatabaseId;
 
+/// A client's signed write with the leader's stamp.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StampedWrite {
+    /// The client's request.
+    pub request: SignedRequest,
+    /// Time and seed every replica uses.
+    pub stamp: Stamp,
+}
+
 /// A database log entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum DbCommand {
-    /// Execute a client's signed write with the leader's stamp.
-    Write {
-        /// The client's request.
-        request: SignedRequest,
-        /// Time and seed every replica uses.
-        stamp: Stamp,
-    },
+    /// Execute client writes, in order, each atomic on its own; the leader
+    /// batches the writes that arrive together into one entry.
+    Writes(Vec<StampedWrite>),
     /// Store a block sealed by the leader (count 0 is the genesis block).
     Seal(SqlBlock),
 }
@@ -48,8 +53,8 @@ pub enum DbCommand {
 /// What applying a database entry produced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum DbApplied {
-    /// The write ran (or failed as a whole) with this outcome.
-    Write(Outcome),
+    /// Each write ran (or failed as a whole) with this outcome, in order.
+    Writes(Vec<Outcome>),
     /// The block was stored.
     Sealed {
         /// Its number.
@@ -152,6 +157,19 @@ pub struct DatabaseShared {
     head_tx: watch::Sender<Option<ChainHeadInfo>>,
     reads: Mutex<Vec<BlockEntry>>,
     usage: Mutex<BTreeMap<Address, Usage>>,
+    audit: Mutex<Option<std::sync::mpsc::Sender<AuditBatch>>>,
+}
+
+/// Writes a replica applied, handed to the miner's background signature
+/// audit (DESIGN §5: followers check signatures off the commit path).
+#[derive(Debug)]
+pub struct AuditBatch {
+    /// The database.
+    pub database: DatabaseId,
+    /// The log index of the entry that held them.
+    pub index: u64,
+    /// The signed requests, in order.
+    pub requests: Vec<SignedRequest>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -198,7 +216,13 @@ impl DatabaseShared {
             head_tx,
             reads: Mutex::new(Vec::new()),
             usage: Mutex::new(BTreeMap::new()),
+            audit: Mutex::new(None),
         }))
+    }
+
+    /// Sends every applied write to `audit` from now on.
+    pub fn set_audit(&self, audit: std::sync::mpsc::Sender<AuditBatch>) {
+        *lock(&self.audit) = Some(audit);
     }
 
     /// The database id.
@@ -325,18 +349,21 @@ impl DatabaseShared {
                 in_tx(exec, record_progress).map_err(|e| e.to_string())?;
                 Ok(DbApplied::Refused("no command in this entry".into()))
             }
-            Some(DbCommand::Write { request, stamp }) => {
-                let env = WriteEnv {
-                    timestamp_ms: stamp.timestamp_ms,
-                    seed: stamp.seed,
-                };
-                let user = request.body.user;
-                let queries = request.body.queries.clone();
-                let (_, outcome) = exec
-                    .write_with(
-                        &queries,
-                        &env,
-                        |conn, result| -> Result<Outcome, DatabaseError> {
+            Some(DbCommand::Writes(writes)) => {
+                let items: Vec<BatchItem<'_>> = writes
+                    .iter()
+                    .map(|w| BatchItem {
+                        queries: &w.request.body.queries,
+                        env: WriteEnv {
+                            timestamp_ms: w.stamp.timestamp_ms,
+                            seed: w.stamp.seed,
+                        },
+                    })
+                    .collect();
+                let done = exec
+                    .write_batch(
+                        &items,
+                        |i, conn, result| -> Result<Outcome, DatabaseError> {
                             let o = match result {
                                 Ok(results) => Outcome::Ok(results.clone()),
                                 Err(e) => Outcome::Failed {
@@ -344,22 +371,42 @@ impl DatabaseShared {
                                     message: e.to_string(),
                                 },
                             };
+                            let w = writes.get(i).ok_or_else(|| SqlError::Storage {
+                                op: "record",
+                                message: format!("no write at batch position {i}"),
+                            })?;
                             let entry = BlockEntry {
-                                request,
+                                request: w.request.clone(),
                                 response_digest: o.digest()?,
-                                stamp: Some(stamp),
+                                stamp: Some(w.stamp),
                             };
                             ledger::push_pending(conn, &entry)?;
-                            record_progress(conn)?;
                             Ok(o)
                         },
+                        record_progress,
                     )
                     .map_err(|e| e.to_string())?;
-                if let Outcome::Ok(results) = &outcome {
-                    let affected: u64 = results.iter().map(|r| r.affected_rows).sum();
-                    lock(&self.usage).entry(user).or_default().rows_affected += affected;
+                drop(guard);
+                drop(progress);
+                let outcomes: Vec<Outcome> = done.into_iter().map(|(_, o)| o).collect();
+                {
+                    let mut usage = lock(&self.usage);
+                    for (w, o) in writes.iter().zip(&outcomes) {
+                        if let Outcome::Ok(results) = o {
+                            let affected: u64 = results.iter().map(|r| r.affected_rows).sum();
+                            usage.entry(w.request.body.user).or_default().rows_affected +=
+                                affected;
+                        }
+                    }
                 }
-                Ok(DbApplied::Write(outcome))
+                if let Some(audit) = lock(&self.audit).as_ref() {
+                    let _ = audit.send(AuditBatch {
+                        database: self.id,
+                        index: log_id.index,
+                        requests: writes.into_iter().map(|w| w.request).collect(),
+                    });
+                }
+                Ok(DbApplied::Writes(outcomes))
             }
             Some(DbCommand::Seal(block)) => {
                 let mut result = DbApplied::Refused(String::new());

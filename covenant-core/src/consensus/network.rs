@@ -11,7 +11,8 @@ use std::marker::PhantomData;
 
 use openraft::RaftTypeConfig;
 use openraft::error::{
-    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+    InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError,
+    Unreachable,
 };
 use openraft::network::{RPCOption, RaftNetwork as OpenraftNetwork, RaftNetworkFactory};
 use openraft::raft::{
@@ -26,6 +27,10 @@ use crate::codec;
 use crate::crypto::NodeId;
 use crate::error::ErrorCode;
 use crate::net::{Method, NetError, Pool, Router, RpcError};
+
+/// Largest encoded AppendEntries sent as one message: room below the RPC
+/// frame limit for the envelope.
+const MAX_APPEND_BYTES: usize = crate::net::DEFAULT_MAX_FRAME_LEN - (1 << 20);
 
 /// The one RPC method that carries Raft traffic for every group.
 pub struct RaftRpc;
@@ -126,6 +131,20 @@ where
         RaftError<C::NodeId, E>: DeserializeOwned,
     {
         let payload = codec::encode(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        self.send_encoded(kind, payload, option).await
+    }
+
+    async fn send_encoded<Resp, E>(
+        &self,
+        kind: RaftRpcKind,
+        payload: Vec<u8>,
+        option: &RPCOption,
+    ) -> Result<Resp, RPCError<C::NodeId, RaftPeer, RaftError<C::NodeId, E>>>
+    where
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+        RaftError<C::NodeId, E>: DeserializeOwned,
+    {
         let msg = RaftMessage {
             group: self.group,
             kind,
@@ -164,7 +183,17 @@ where
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<C::NodeId>, RPCError<C::NodeId, RaftPeer, RaftError<C::NodeId>>>
     {
-        self.send(RaftRpcKind::AppendEntries, &rpc, &option).await
+        // Entries are replicated in runs; a run that would not fit in one
+        // frame is split (openraft retries with the hinted number of entries).
+        let n = rpc.entries.len() as u64;
+        let payload = codec::encode(&rpc).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        if n > 1 && payload.len() > MAX_APPEND_BYTES {
+            return Err(RPCError::PayloadTooLarge(PayloadTooLarge::new_entries_hint(
+                (n / 2).max(1),
+            )));
+        }
+        self.send_encoded(RaftRpcKind::AppendEntries, payload, &option)
+            .await
     }
 
     async fn install_snapshot(

@@ -127,6 +127,23 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The savepoint around a request's user statements, inside the write transaction.
 const REQUEST_SAVEPOINT: &str = "covenant_request";
 
+/// One request of a batch given to [`Executor::write_batch`].
+#[derive(Debug, Clone, Copy)]
+pub struct BatchItem<'a> {
+    /// The request's queries.
+    pub queries: &'a [Query],
+    /// The leader's stamp for it.
+    pub env: WriteEnv,
+}
+
+/// How running one request inside a batch ended.
+enum RequestRun {
+    /// The request ran (or failed and undid itself); the transaction goes on.
+    Done(Result<Vec<QueryResult>, SqlError>),
+    /// The request failed and SQLite dropped the whole transaction; a new one is open.
+    TransactionLost(SqlError),
+}
+
 /// The rows of every table, in a stable order: `(table, rows)`.
 pub type Dump = Vec<(String, Vec<Vec<Value>>)>;
 
@@ -251,42 +268,143 @@ impl Executor {
         E: From<SqlError>,
         F: FnOnce(&Connection, &Result<Vec<QueryResult>, SqlError>) -> Result<T, E>,
     {
-        // Held to the end of the call: SQLite reads the clock and the seeded
-        // stream while statements step, up to the commit.
-        let _resolving = match &self.entropy {
-            Some(entropy) => {
-                let frozen =
-                    clock::Frozen::at(env.timestamp_ms).map_err(|message| SqlError::Storage {
-                        op: "freeze the clock",
-                        message,
-                    })?;
-                Some((frozen, entropy.scope(&env.seed)))
+        let mut record = Some(record);
+        let mut out = self.write_batch(
+            &[BatchItem { queries, env: *env }],
+            |_, conn, outcome| match record.take() {
+                Some(f) => f(conn, outcome),
+                None => Err(SqlError::Storage {
+                    op: "record",
+                    message: "a single write was recorded twice".into(),
+                }
+                .into()),
+            },
+            |_| Ok(()),
+        )?;
+        out.pop().ok_or_else(|| {
+            SqlError::Storage {
+                op: "write",
+                message: "a single write produced no outcome".into(),
             }
-            None => None,
-        };
-        // The executor's own SQL gave a row the largest rowid since the last
-        // request: from now on, inserts check their tables.
-        if self.rowids.take().is_some() {
-            self.strict_rowids = true;
+            .into()
+        })
+    }
+
+    /// Runs several write requests in ONE SQLite transaction, each atomic on
+    /// its own (a failed request undoes only itself), calling `record` after
+    /// each (same transaction, with the request's stamp still in force) and
+    /// `finish` before the commit.
+    ///
+    /// This is how a Raft entry holding a batch of client writes is applied:
+    /// one commit for the batch, the same outcomes as running the requests
+    /// one by one. If SQLite rolls the whole transaction back while running a
+    /// request (an interrupted write does), the requests before it are run
+    /// again, deterministically, and that request is recorded as failed.
+    /// `record` may therefore be called again for an index it has seen; it
+    /// must only write to the connection. The outer `Err` means nothing was
+    /// committed.
+    pub fn write_batch<T, E, F, G>(
+        &mut self,
+        items: &[BatchItem<'_>],
+        mut record: F,
+        finish: G,
+    ) -> Result<Vec<(Result<Vec<QueryResult>, SqlError>, T)>, E>
+    where
+        E: From<SqlError>,
+        F: FnMut(usize, &Connection, &Result<Vec<QueryResult>, SqlError>) -> Result<T, E>,
+        G: FnOnce(&Connection) -> Result<(), E>,
+    {
+        // Outcomes decided by an earlier attempt: requests that made SQLite
+        // drop the whole transaction are not run again.
+        let mut decided: Vec<Option<SqlError>> = vec![None; items.len()];
+        'attempt: loop {
+            {
+                let conn = &self.writer;
+                self.guard.set_mode(Mode::Internal);
+                if !conn.is_autocommit() {
+                    conn.execute_batch("ROLLBACK")
+                        .map_err(SqlError::storage("reset the transaction"))?;
+                }
+                conn.execute_batch("BEGIN IMMEDIATE")
+                    .map_err(SqlError::storage("begin"))?;
+            }
+            let mut out = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                // The executor's own SQL gave a row the largest rowid since
+                // the last request: from now on, inserts check their tables.
+                if self.rowids.take().is_some() {
+                    self.strict_rowids = true;
+                }
+                // Held to the end of the request: SQLite reads the clock and
+                // the seeded stream while statements step and in `record`.
+                let _resolving = match &self.entropy {
+                    Some(entropy) => {
+                        let frozen = clock::Frozen::at(item.env.timestamp_ms).map_err(
+                            |message| SqlError::Storage {
+                                op: "freeze the clock",
+                                message,
+                            },
+                        );
+                        match frozen {
+                            Ok(f) => Some((f, entropy.scope(&item.env.seed))),
+                            Err(e) => {
+                                rollback(&self.writer);
+                                return Err(e.into());
+                            }
+                        }
+                    }
+                    None => None,
+                };
+                let outcome = match decided.get_mut(i).and_then(Option::take) {
+                    Some(failed) => Err(failed),
+                    None => match self.run_request(item.queries) {
+                        Ok(RequestRun::Done(outcome)) => outcome,
+                        Ok(RequestRun::TransactionLost(failed)) if i > 0 => {
+                            // Earlier requests of the batch went with it: run them again.
+                            if let Some(slot) = decided.get_mut(i) {
+                                *slot = Some(failed);
+                            }
+                            continue 'attempt;
+                        }
+                        Ok(RequestRun::TransactionLost(failed)) => Err(failed),
+                        Err(e) => {
+                            rollback(&self.writer);
+                            return Err(e.into());
+                        }
+                    },
+                };
+                match record(i, &self.writer, &outcome) {
+                    Ok(t) => out.push((outcome, t)),
+                    Err(e) => {
+                        rollback(&self.writer);
+                        return Err(e);
+                    }
+                }
+            }
+            let conn = &self.writer;
+            if let Err(e) = finish(conn) {
+                rollback(conn);
+                return Err(e);
+            }
+            return match conn.execute_batch("COMMIT") {
+                Ok(()) => Ok(out),
+                Err(e) => {
+                    rollback(conn);
+                    Err(SqlError::storage("commit")(e).into())
+                }
+            };
         }
+    }
+
+    /// Runs one request's statements inside its savepoint, in the open
+    /// transaction; `Err` is a storage failure (the caller rolls back).
+    fn run_request(&self, queries: &[Query]) -> Result<RequestRun, SqlError> {
         let conn = &self.writer;
         let guard = &self.guard;
         guard.set_mode(Mode::Internal);
-        if !conn.is_autocommit() {
-            conn.execute_batch("ROLLBACK")
-                .map_err(SqlError::storage("reset the transaction"))?;
-        }
-        conn.execute_batch("BEGIN IMMEDIATE")
-            .map_err(SqlError::storage("begin"))?;
-        let started = start_request(conn).and_then(|()| {
-            conn.execute_batch(&format!("SAVEPOINT {REQUEST_SAVEPOINT}"))
-                .map_err(SqlError::storage("savepoint"))
-        });
-        if let Err(e) = started {
-            rollback(conn);
-            return Err(e.into());
-        }
-
+        start_request(conn)?;
+        conn.execute_batch(&format!("SAVEPOINT {REQUEST_SAVEPOINT}"))
+            .map_err(SqlError::storage("savepoint"))?;
         guard.start_request(None, Some(self.options.limits.write_vm_steps));
         guard.set_mode(Mode::Write);
         let ctx = Ctx {
@@ -300,28 +418,25 @@ impl Executor {
         };
         let outcome = run::run_queries(&ctx, queries);
         guard.set_mode(Mode::Internal);
-
-        let settled = if outcome.is_err() {
-            undo_request(conn)
-        } else {
-            conn.execute_batch(&format!("RELEASE {REQUEST_SAVEPOINT}"))
-                .map_err(SqlError::storage("release"))
-        };
-        if let Err(e) = settled {
-            rollback(conn);
-            return Err(e.into());
-        }
-        match record(conn, &outcome) {
-            Ok(t) => match conn.execute_batch("COMMIT") {
-                Ok(()) => Ok((outcome, t)),
-                Err(e) => {
-                    rollback(conn);
-                    Err(SqlError::storage("commit")(e).into())
-                }
-            },
-            Err(e) => {
-                rollback(conn);
-                Err(e)
+        match outcome {
+            Ok(results) => {
+                conn.execute_batch(&format!("RELEASE {REQUEST_SAVEPOINT}"))
+                    .map_err(SqlError::storage("release"))?;
+                Ok(RequestRun::Done(Ok(results)))
+            }
+            Err(failed) if conn.is_autocommit() => {
+                // SQLite already rolled the whole transaction back (an
+                // interrupt, a full disk): reopen it for the record.
+                conn.execute_batch("BEGIN IMMEDIATE")
+                    .map_err(SqlError::storage("begin"))?;
+                Ok(RequestRun::TransactionLost(failed))
+            }
+            Err(failed) => {
+                conn.execute_batch(&format!(
+                    "ROLLBACK TO {REQUEST_SAVEPOINT}; RELEASE {REQUEST_SAVEPOINT}"
+                ))
+                .map_err(SqlError::storage("roll back the request"))?;
+                Ok(RequestRun::Done(Err(failed)))
             }
         }
     }
@@ -459,20 +574,6 @@ fn start_request(conn: &Connection) -> Result<(), SqlError> {
             .map_err(SqlError::storage("start the request"))?;
     }
     Ok(())
-}
-
-/// Undoes the user's statements, keeping (or reopening) the transaction for the record.
-fn undo_request(conn: &Connection) -> Result<(), SqlError> {
-    if conn.is_autocommit() {
-        // SQLite already rolled the whole transaction back (an interrupt, a full disk).
-        return conn
-            .execute_batch("BEGIN IMMEDIATE")
-            .map_err(SqlError::storage("begin"));
-    }
-    conn.execute_batch(&format!(
-        "ROLLBACK TO {REQUEST_SAVEPOINT}; RELEASE {REQUEST_SAVEPOINT}"
-    ))
-    .map_err(SqlError::storage("roll back the request"))
 }
 
 fn rollback(conn: &Connection) {

@@ -14,6 +14,7 @@ use openraft::{Raft, SnapshotPolicy};
 use tokio::task::JoinHandle;
 
 use super::MinerInner;
+use super::batch::WriteBatcher;
 use crate::error::{MinerError, Result};
 
 /// Raft timing for database groups: failover in a few seconds, light idle traffic.
@@ -37,8 +38,13 @@ pub struct DatabaseHost {
     pub(crate) shared: Arc<DatabaseShared>,
     pub(crate) raft: Raft<DatabaseRaft>,
     profile: RwLock<DatabaseProfile>,
-    seal: std::sync::Mutex<Option<JoinHandle<()>>>,
+    pub(crate) batcher: WriteBatcher,
+    tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
+
+/// How long a leader waits for a majority to commit a write before telling
+/// the client it was not committed (yet).
+pub(crate) const COMMIT_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl DatabaseHost {
     /// Opens the replica under `RootDir/<id>/`, joins its Raft group and starts sealing.
@@ -77,16 +83,22 @@ impl DatabaseHost {
                 tracing::debug!(database = %id.to_hex(), error = %e, "database group already initialised")
             }
         }
+        shared.set_audit(inner.audit.clone());
+        let (batcher, batching) = WriteBatcher::start(raft.clone(), COMMIT_TIMEOUT);
         let host = Arc::new(DatabaseHost {
             id,
             me,
             shared,
             raft,
             profile: RwLock::new(profile),
-            seal: std::sync::Mutex::new(None),
+            batcher,
+            tasks: std::sync::Mutex::new(vec![batching]),
         });
-        let task = tokio::spawn(super::seal::run(inner.clone(), host.clone(), sql_period));
-        *host.seal.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+        let sealing = tokio::spawn(super::seal::run(inner.clone(), host.clone(), sql_period));
+        host.tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(sealing);
         Ok(host)
     }
 
@@ -140,7 +152,7 @@ impl DatabaseHost {
 
     /// Stops sealing and the Raft group (the data stays on disk).
     pub(crate) async fn stop(&self) {
-        if let Some(t) = self.seal.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        for t in self.tasks.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
             t.abort();
         }
         if let Err(e) = self.raft.shutdown().await {

@@ -114,7 +114,7 @@ async fn seal_once(
                 host.shared().restore_reads(reads);
                 Err(format!("block refused: {reason}"))
             }
-            DbApplied::Write(_) => Err("unexpected write outcome for a seal".into()),
+            DbApplied::Writes(_) => Err("unexpected write outcome for a seal".into()),
         },
         Err(e) => {
             host.shared().restore_reads(reads);

@@ -3,25 +3,24 @@
 //! A query is checked here before it touches a database: the signature,
 //! the time gap (`MaxReqTimeGap`), the user's role, status and SQL
 //! whitelist from the main chain's profile. Writes go through the group's
-//! leader and Raft; reads run on the leader's replica and are recorded for
+//! leader's batcher and Raft; reads run on the leader's replica and are recorded for
 //! the next block.
 
 use std::sync::Arc;
 
 use covenant_core::api::database::{GetBlock, GetBlockByHash, GetHead, LocateRequest, Query};
 use covenant_core::consensus::GroupId;
-use covenant_core::consensus::database::{DbApplied, DbCommand};
-use covenant_core::crypto::random_bytes;
 use covenant_core::error::ErrorCode;
 use covenant_core::net::{NetError, Router, RpcError};
-use covenant_core::sqlchain::block::{BlockEntry, Stamp};
+use covenant_core::sqlchain::block::BlockEntry;
 use covenant_core::sqlchain::request::{
     Outcome, QueryKind, QueryResponse, ReadLevel, SignedRequest,
 };
 use covenant_core::types::{DatabaseId, UserStatus};
-use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
+use openraft::error::{CheckIsLeaderError, RaftError};
 
 use super::MinerInner;
+use super::batch::WriteError;
 use super::host::DatabaseHost;
 use super::seal::now_ms;
 
@@ -213,39 +212,28 @@ async fn query(inner: Arc<MinerInner>, req: SignedRequest) -> Result<QueryRespon
             if !host.is_leader() {
                 return Err(not_leader(&host));
             }
-            let mut seed = [0u8; 32];
-            random_bytes(&mut seed)
-                .map_err(|e| RpcError::new(ErrorCode::Internal, e.to_string()))?;
-            let stamp = Stamp {
-                timestamp_ms: now_ms(),
-                seed,
-            };
-            match host
-                .raft
-                .client_write(DbCommand::Write {
-                    request: req,
-                    stamp,
-                })
-                .await
-            {
-                Ok(resp) => match resp.data {
-                    DbApplied::Write(outcome) => Ok(QueryResponse {
-                        request_hash,
-                        outcome,
-                    }),
-                    other => Err(RpcError::new(
-                        ErrorCode::Internal,
-                        format!("unexpected apply result {other:?}"),
-                    )),
-                },
-                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => {
-                    Err(not_leader(&host))
-                }
-                Err(e) => Err(RpcError::new(
+            match host.batcher.write(req).await {
+                Ok(outcome) => Ok(QueryResponse {
+                    request_hash,
+                    outcome,
+                }),
+                Err(WriteError::NotLeader) => Err(not_leader(&host)),
+                Err(WriteError::NotCommitted(after)) => Err(RpcError::new(
+                    ErrorCode::NoQuorum,
+                    format!(
+                        "no quorum: the write was not committed within {} s because a majority \
+                         of the database's {} miners did not confirm it (are they down?); it may \
+                         still commit once they are back, so read before writing it again",
+                        after.as_secs(),
+                        host.profile().miners.len()
+                    ),
+                )),
+                Err(WriteError::Raft(e)) => Err(RpcError::new(
                     ErrorCode::NoQuorum,
                     format!("the write was not committed: {e}"),
                 )
                 .with_retryable(true)),
+                Err(WriteError::Closed) => Err(not_served(&host.id())),
             }
         }
     }

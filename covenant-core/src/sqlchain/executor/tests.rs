@@ -677,3 +677,53 @@ fn executor_and_reader_can_move_to_other_threads() {
     assert_send::<Executor>();
     assert_send::<Reader>();
 }
+
+#[test]
+fn a_batch_gives_the_outcomes_of_running_its_requests_one_by_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = ExecutorOptions {
+        limits: Limits {
+            write_vm_steps: 200_000,
+            ..Limits::default()
+        },
+        ..Default::default()
+    };
+    let mut ex = Executor::open_with(&dir.path().join("d.db"), opts).unwrap();
+    w(&mut ex, "CREATE TABLE t (x INTEGER PRIMARY KEY)").unwrap();
+    let endless = "INSERT INTO t WITH RECURSIVE n(x) AS (SELECT 100 UNION ALL SELECT x + 1 FROM n) \
+                   SELECT x FROM n";
+    let reqs = [
+        vec![Query::new("INSERT INTO t VALUES (1)")],
+        vec![Query::new("INSERT INTO t VALUES (1)")], // constraint: undoes itself
+        vec![Query::new("INSERT INTO t VALUES (2)")],
+        vec![Query::new(endless)], // interrupted: SQLite drops the whole transaction
+        vec![Query::new("INSERT INTO t VALUES (3)")],
+    ];
+    let items: Vec<BatchItem<'_>> = reqs
+        .iter()
+        .map(|q| BatchItem {
+            queries: q,
+            env: env(),
+        })
+        .collect();
+    let mut recorded = Vec::new();
+    let out = ex
+        .write_batch(
+            &items,
+            |i, _, outcome: &Result<Vec<QueryResult>, SqlError>| {
+                recorded.push((i, outcome.is_ok()));
+                Ok::<_, SqlError>(i)
+            },
+            |_| Ok(()),
+        )
+        .unwrap();
+    let oks: Vec<bool> = out.iter().map(|(o, _)| o.is_ok()).collect();
+    assert_eq!(oks, vec![true, false, true, false, true]);
+    assert!(matches!(out[3].0, Err(SqlError::StepBudget { .. })), "{:?}", out[3].0);
+    assert_eq!(
+        rows(&ex, "SELECT x FROM t ORDER BY x"),
+        vec![vec![int(1)], vec![int(2)], vec![int(3)]]
+    );
+    // The requests before the interrupted one were recorded again on the retry.
+    assert_eq!(recorded.last(), Some(&(4, true)));
+}

@@ -1,0 +1,174 @@
+//! The leader's write batcher: client writes that arrive together become
+//! one Raft entry, so one log fsync on each replica and one SQLite commit
+//! serve many writes, and throughput grows with the number of clients.
+//!
+//! A write waits here only while earlier batches hold every in-flight slot;
+//! a lone client's write goes out at once, alone. Each write keeps its own
+//! stamp (time and seed) and its own outcome: a failed write undoes only
+//! itself.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use covenant_core::consensus::database::{DatabaseRaft, DbApplied, DbCommand, StampedWrite};
+use covenant_core::crypto::random_bytes;
+use covenant_core::sqlchain::block::Stamp;
+use covenant_core::sqlchain::query::Args;
+use covenant_core::sqlchain::request::{Outcome, SignedRequest};
+use covenant_core::sqlchain::value::Value;
+use openraft::Raft;
+use openraft::error::{ClientWriteError, RaftError};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::seal::now_ms;
+
+/// Most writes in one entry.
+const MAX_BATCH_WRITES: usize = 1024;
+/// Most request bytes (roughly) in one entry; a larger single write goes alone.
+const MAX_BATCH_BYTES: usize = 4 << 20;
+/// Entries proposed but not yet committed, per database.
+const MAX_IN_FLIGHT: usize = 4;
+/// Writes waiting for a batch before new ones wait for room.
+const QUEUE: usize = 8192;
+
+/// Why a write was not answered with an outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum WriteError {
+    /// This miner is not (or no longer) the group's leader.
+    NotLeader,
+    /// The group did not commit the write within the deadline (it may later).
+    NotCommitted(Duration),
+    /// Raft refused or failed the proposal.
+    Raft(String),
+    /// The batcher stopped (the database is closing).
+    Closed,
+}
+
+struct Pending {
+    request: SignedRequest,
+    reply: oneshot::Sender<Result<Outcome, WriteError>>,
+}
+
+/// Hands writes to the batching task of one database.
+pub(crate) struct WriteBatcher {
+    tx: mpsc::Sender<Pending>,
+}
+
+impl WriteBatcher {
+    /// Starts batching proposals to `raft`; a batch not committed within
+    /// `commit_timeout` is answered with [`WriteError::NotCommitted`].
+    pub(crate) fn start(
+        raft: Raft<DatabaseRaft>,
+        commit_timeout: Duration,
+    ) -> (WriteBatcher, JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let task = tokio::spawn(run(raft, rx, commit_timeout));
+        (WriteBatcher { tx }, task)
+    }
+
+    /// Proposes `request` in the next batch and waits for its outcome.
+    pub(crate) async fn write(&self, request: SignedRequest) -> Result<Outcome, WriteError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Pending { request, reply })
+            .await
+            .map_err(|_| WriteError::Closed)?;
+        answer.await.map_err(|_| WriteError::Closed)?
+    }
+}
+
+/// Roughly how many bytes a request adds to an entry.
+fn approx_size(request: &SignedRequest) -> usize {
+    let value = Value::size_hint;
+    request
+        .body
+        .queries
+        .iter()
+        .map(|q| {
+            q.sql.len()
+                + match &q.args {
+                    Args::Positional(vs) => vs.iter().map(value).sum::<usize>(),
+                    Args::Named(vs) => vs.iter().map(|(k, v)| k.len() + value(v)).sum(),
+                }
+        })
+        .sum::<usize>()
+        + 160
+}
+
+async fn run(raft: Raft<DatabaseRaft>, mut rx: mpsc::Receiver<Pending>, timeout: Duration) {
+    let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    while let Some(first) = rx.recv().await {
+        // Wait for a slot first: writes arriving meanwhile join this batch.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let mut bytes = approx_size(&first.request);
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH_WRITES && bytes < MAX_BATCH_BYTES {
+            match rx.try_recv() {
+                Ok(p) => {
+                    bytes += approx_size(&p.request);
+                    batch.push(p);
+                }
+                Err(_) => break,
+            }
+        }
+        let raft = raft.clone();
+        tokio::spawn(async move {
+            commit(&raft, batch, timeout).await;
+            drop(slot);
+        });
+    }
+}
+
+/// Stamps, proposes and answers one batch.
+async fn commit(raft: &Raft<DatabaseRaft>, batch: Vec<Pending>, timeout: Duration) {
+    let mut writes = Vec::with_capacity(batch.len());
+    let mut replies = Vec::with_capacity(batch.len());
+    for p in batch {
+        let mut seed = [0u8; 32];
+        if let Err(e) = random_bytes(&mut seed) {
+            let _ = p.reply.send(Err(WriteError::Raft(e.to_string())));
+            continue;
+        }
+        writes.push(StampedWrite {
+            request: p.request,
+            stamp: Stamp {
+                timestamp_ms: now_ms(),
+                seed,
+            },
+        });
+        replies.push(p.reply);
+    }
+    if writes.is_empty() {
+        return;
+    }
+    let n = writes.len();
+    let result = tokio::time::timeout(timeout, raft.client_write(DbCommand::Writes(writes))).await;
+    let answer: Result<Vec<Outcome>, WriteError> = match result {
+        Err(_) => Err(WriteError::NotCommitted(timeout)),
+        Ok(Ok(resp)) => match resp.data {
+            DbApplied::Writes(outcomes) if outcomes.len() == n => Ok(outcomes),
+            other => Err(WriteError::Raft(format!(
+                "unexpected apply result for {n} writes: {other:?}"
+            ))),
+        },
+        Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {
+            Err(WriteError::NotLeader)
+        }
+        Ok(Err(e)) => Err(WriteError::Raft(e.to_string())),
+    };
+    match answer {
+        Ok(outcomes) => {
+            for (reply, o) in replies.into_iter().zip(outcomes) {
+                let _ = reply.send(Ok(o));
+            }
+        }
+        Err(e) => {
+            for reply in replies {
+                let _ = reply.send(Err(e.clone()));
+            }
+        }
+    }
+}
