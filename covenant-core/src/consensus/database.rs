@@ -47,7 +47,7 @@ pub enum DbCommand {
     /// batches the writes that arrive together into one entry.
     Writes(Vec<StampedWrite>),
     /// Store a block sealed by the leader (count 0 is the genesis block).
-    Seal(SqlBlock),
+    Seal(Box<SqlBlock>),
 }
 
 /// What applying a database entry produced.
@@ -409,6 +409,7 @@ impl DatabaseShared {
                 Ok(DbApplied::Writes(outcomes))
             }
             Some(DbCommand::Seal(block)) => {
+                let block = *block;
                 let mut result = DbApplied::Refused(String::new());
                 in_tx(exec, |conn| -> Result<(), DatabaseError> {
                     result = match check_seal(conn, &self.id, &block)? {

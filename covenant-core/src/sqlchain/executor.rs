@@ -127,6 +127,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The savepoint around a request's user statements, inside the write transaction.
 const REQUEST_SAVEPOINT: &str = "covenant_request";
 
+/// What one write request produced: a result per statement, or why it failed.
+pub type WriteOutcome = Result<Vec<QueryResult>, SqlError>;
+
 /// One request of a batch given to [`Executor::write_batch`].
 #[derive(Debug, Clone, Copy)]
 pub struct BatchItem<'a> {
@@ -308,7 +311,7 @@ impl Executor {
         items: &[BatchItem<'_>],
         mut record: F,
         finish: G,
-    ) -> Result<Vec<(Result<Vec<QueryResult>, SqlError>, T)>, E>
+    ) -> Result<Vec<(WriteOutcome, T)>, E>
     where
         E: From<SqlError>,
         F: FnMut(usize, &Connection, &Result<Vec<QueryResult>, SqlError>) -> Result<T, E>,

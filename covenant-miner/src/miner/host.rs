@@ -9,7 +9,8 @@ use covenant_core::api::database::DbHead;
 use covenant_core::consensus::database::{DatabaseRaft, DatabaseShared, DatabaseStateMachine};
 use covenant_core::consensus::{GroupId, LogStore, RaftNetwork, RaftPeer, raft_id};
 use covenant_core::crypto::NodeId;
-use covenant_core::types::{DatabaseId, DatabaseProfile};
+use covenant_core::consensus::log_store::LogDurability;
+use covenant_core::types::{Consistency, DatabaseId, DatabaseProfile};
 use openraft::{Raft, SnapshotPolicy};
 use tokio::task::JoinHandle;
 
@@ -21,9 +22,9 @@ use crate::error::{MinerError, Result};
 fn raft_config(id: &DatabaseId) -> Result<openraft::Config> {
     openraft::Config {
         cluster_name: format!("covenant-db-{}", id.to_hex()),
-        heartbeat_interval: 250,
-        election_timeout_min: 1000,
-        election_timeout_max: 2000,
+        heartbeat_interval: 500,
+        election_timeout_min: 1200,
+        election_timeout_max: 1800,
         snapshot_policy: SnapshotPolicy::Never,
         ..Default::default()
     }
@@ -62,7 +63,13 @@ impl DatabaseHost {
         })?;
         let shared = DatabaseShared::open(id, &dir.join("data.db"))
             .map_err(|e| MinerError::Database(e.to_string()))?;
-        let log = LogStore::<DatabaseRaft>::open(&dir.join("raft.db"))
+        // Strong: an append is acknowledged once fsynced. Eventual: once
+        // written, flushed in the background (see LogDurability::Deferred).
+        let durability = match profile.consistency {
+            Consistency::Strong => LogDurability::Fsync,
+            Consistency::Eventual => LogDurability::Deferred,
+        };
+        let log = LogStore::<DatabaseRaft>::open_with(&dir.join("raft.db"), durability)
             .map_err(covenant_core::Error::from)?;
         let me = inner.node_id();
         let raft = Raft::new(

@@ -88,7 +88,7 @@ async fn seal_once(
         inner.identity.private_key(),
     )
     .map_err(|e| e.to_string())?;
-    match host.raft.client_write(DbCommand::Seal(block)).await {
+    match host.raft.client_write(DbCommand::Seal(Box::new(block))).await {
         Ok(resp) => match resp.data {
             DbApplied::Sealed { count, hash } => {
                 if count == 0 {
