@@ -20,6 +20,7 @@ mod progress;
 mod prompt;
 mod testnet;
 mod transfer;
+mod verify;
 mod wallet;
 
 use std::ffi::OsString;
@@ -77,8 +78,10 @@ enum Command {
     Drop(drop::DropArgs),
     /// Set a user's permission on a database
     Grant(grant::GrantArgs),
-    /// Run SQL against a database (-command SQL, or SQL on stdin)
+    /// Run SQL against a database: an interactive shell, or -command SQL / SQL on stdin
     Console(console::ConsoleArgs),
+    /// Check a database's blocks and this account's writes in them
+    Verify(verify::VerifyArgs),
     /// Write and run a local testnet (block producers and a funded super client)
     Testnet(testnet::TestnetArgs),
     /// Print the version
@@ -108,6 +111,7 @@ where
         Command::Drop(args) => drop::run(args, &cli.global, out),
         Command::Grant(args) => grant::run(args, &cli.global, out),
         Command::Console(args) => console::run(args, &cli.global, out),
+        Command::Verify(args) => verify::run(args, &cli.global, out),
         Command::Version => print_version(out),
     }
 }

@@ -27,6 +27,7 @@ use tokio::time::Instant;
 use self::route::MinerRoute;
 use crate::Client;
 use crate::error::ClientError;
+use crate::verify::AckLog;
 
 /// A connection to one database as the client's user. Cheap to share by reference.
 #[derive(Debug)]
@@ -35,6 +36,8 @@ pub struct Database {
     profile: DatabaseProfile,
     route: MinerRoute,
     sequence: AtomicU64,
+    /// Writes answered through this handle, for `verify` to prove.
+    acks: AckLog,
 }
 
 impl Database {
@@ -52,7 +55,18 @@ impl Database {
             profile,
             route,
             sequence: AtomicU64::new(0),
+            acks: AckLog::default(),
         }
+    }
+
+    /// The writes answered through this handle.
+    pub(crate) fn acks(&self) -> &AckLog {
+        &self.acks
+    }
+
+    /// The account this handle signs as.
+    pub(crate) fn client_address(&self) -> covenant_core::crypto::Address {
+        self.client.address()
     }
 
     /// The database id.
@@ -132,6 +146,9 @@ impl Database {
             .route
             .call::<QueryMethod>(&request, deadline, kind == QueryKind::Read)
             .await?;
+        if kind == QueryKind::Write {
+            self.acks.record(request.hash()?, &response.outcome);
+        }
         outcome_results(response.outcome)
     }
 

@@ -164,6 +164,53 @@ pub enum ClientError {
         /// How long it was tried.
         after: Duration,
     },
+    /// A database block failed verification (see [`Database::verify`](crate::Database::verify)).
+    #[error(
+        "database {database}: block {count}{} failed verification: {what}. The miner's copy of \
+         the chain was altered or is corrupt: do not trust its data; report it to the database's \
+         owner and verify against another miner",
+        .height.map(|h| format!(" (height {h})")).unwrap_or_default()
+    )]
+    Verification {
+        /// The database id (hex).
+        database: String,
+        /// The block number.
+        count: u64,
+        /// The block's period number, when the block could be read.
+        height: Option<u64>,
+        /// Which check failed and how.
+        what: String,
+    },
+    /// The database's chain does not extend a head this client verified before.
+    #[error(
+        "database {database}: the chain does not extend the trusted head (block {count}, hash \
+         {hash}): {what}. The miner rewrote or rolled back history: do not trust its data; report \
+         it to the database's owner"
+    )]
+    HistoryRewritten {
+        /// The database id (hex).
+        database: String,
+        /// The trusted head's block number.
+        count: u64,
+        /// The trusted head's hash.
+        hash: Hash,
+        /// What the chain has instead.
+        what: String,
+    },
+    /// A result row does not fit the type asked for.
+    #[error(transparent)]
+    Row(#[from] crate::rows::RowError),
+    /// The blocking facade could not start its async runtime.
+    #[error("cannot start the client's async runtime: {0}")]
+    Runtime(std::io::Error),
+    /// A verified-head file could not be read or written, or is not one.
+    #[error("verified-head file {}: {reason}", .path.display())]
+    HeadFile {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 /// Codes a block producer may send that this client tells apart.
@@ -251,6 +298,10 @@ impl ClientError {
             ClientError::MinerUnreachable { source, .. }
             | ClientError::WriteOutcomeUnknown { source, .. } => source.code(),
             ClientError::StaleRequest { .. } => ErrorCode::StaleRequest,
+            ClientError::Verification { .. } => ErrorCode::InvalidSqlBlock,
+            ClientError::HistoryRewritten { .. } => ErrorCode::HistoryRewritten,
+            ClientError::Row(e) => e.code(),
+            ClientError::HeadFile { .. } | ClientError::Runtime(_) => ErrorCode::Io,
         }
     }
 

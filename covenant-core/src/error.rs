@@ -109,8 +109,12 @@ pub enum ErrorCode {
     SqlLimit = 4007,
     /// A statement ran past its time limit (reads) or step budget (writes).
     SqlTimeout = 4008,
+    /// A result row does not fit the type the caller asked for (client-side).
+    RowType = 4009,
     /// A database block fails verification.
     InvalidSqlBlock = 4900,
+    /// A database's chain does not extend a head the client verified before.
+    HistoryRewritten = 4901,
     /// Durable storage (a log, a chain store) failed or is unreadable.
     Storage = 5000,
     /// Stored data is inconsistent or was written by an incompatible build.

@@ -1,34 +1,52 @@
-//! `cql console`: run SQL against a database. Non-interactive for now:
-//! `-command SQL` or SQL on stdin (when stdin is not a terminal). The input
-//! is split into statements (`split`); each runs as its own read or write
-//! request and its result is printed (`table`). The first failure stops the
-//! run with a non-zero exit. The interactive shell will reuse
-//! [`Session::run_statement`] line by line.
+//! `cql console [-config F] [-command SQL] [-out FILE] [DSN]`: SQL against
+//! one database.
+//!
+//! - Interactive when stdin is a terminal and there is no `-command`: a
+//!   line-editing shell with history (`repl`), statements over several
+//!   lines, meta-commands (`meta`), timing on by default.
+//! - Otherwise the SQL of `-command` or of stdin runs as a script (`batch`),
+//!   timing off, stopping at the first failure with a non-zero exit.
+//! - Without a DSN, the databases in the `.dsn` file are offered (`pick`).
+//!
+//! Both modes read through `input` (statements split by `statements`,
+//! which also tells reads from writes) and run through `session`, which
+//! prints results (`table`) to stdout and the `-out` file. Must not import
+//! node-side modules (chain, consensus); the network is reached only
+//! through [`crate::Client`].
 
-mod split;
+mod batch;
+mod input;
+mod meta;
+mod pick;
+mod repl;
+mod session;
+mod statements;
 mod table;
 
-use std::io::{IsTerminal as _, Read as _, Write};
+use std::io::{IsTerminal as _, Write};
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use covenant_core::sqlchain::query::{Args as SqlArgs, Query};
-use covenant_core::sqlchain::request::QueryKind;
+use tokio::runtime::Runtime;
 
 use super::error::CliError;
 use super::{GlobalArgs, config_path, dsn, open_client, runtime};
-use crate::Database;
+use session::{Output, Session};
+
+/// The history file's name, in the config's folder.
+const HISTORY_FILE: &str = ".console_history";
 
 /// Arguments of `cql console`.
 #[derive(Debug, Args)]
 pub(crate) struct ConsoleArgs {
-    /// The database: covenantsql://<id> or the bare id
+    /// The database: covenantsql://<id> or the bare id [default: pick one from .dsn]
     #[arg(value_name = "DSN")]
     dsn: Option<String>,
-    /// SQL to run (statements separated by `;`); without it, SQL is read from stdin
+    /// SQL to run (statements separated by `;`); without it, SQL is read
+    /// from stdin, or an interactive shell starts when stdin is a terminal
     #[arg(long, value_name = "SQL")]
     command: Option<String>,
-    /// Also write the output to this file
+    /// Also write the results to this file
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
     /// Config file [default: ~/.cql/config.yaml]
@@ -36,18 +54,22 @@ pub(crate) struct ConsoleArgs {
     config: Option<PathBuf>,
 }
 
-/// What the user must do when there is nothing to run non-interactively.
-fn needs_input(config: &Path, what: &str) -> Result<CliError, CliError> {
-    let known = dsn::list(&dsn::dsn_file(config))?;
-    let list = if known.is_empty() {
-        "no database recorded in .dsn yet (create one with `cql create -db-node 1`)".to_string()
-    } else {
-        format!("databases recorded in .dsn:\n  {}", known.join("\n  "))
-    };
-    Ok(CliError::InvalidArgument {
-        flag: "DSN",
-        reason: format!("{what}; the interactive console comes later; {list}"),
-    })
+/// The history file for the config at `config`.
+fn history_file(config: &Path) -> PathBuf {
+    config
+        .parent()
+        .unwrap_or_else(|| Path::new("."))
+        .join(HISTORY_FILE)
+}
+
+/// A runtime for the shell: one worker thread keeps the connections served
+/// while the user types.
+fn shell_runtime() -> Result<Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)
 }
 
 pub(crate) fn run(
@@ -56,88 +78,46 @@ pub(crate) fn run(
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
     let path = config_path(args.config.as_deref())?;
-    let Some(dsn_arg) = &args.dsn else {
-        return Err(needs_input(
+    let terminal = std::io::stdin().is_terminal();
+    let interactive = terminal && args.command.is_none();
+    let dsn_text = match &args.dsn {
+        Some(d) => d.clone(),
+        None => pick::choose(
             &path,
-            "give the database's DSN, e.g. `cql console -command \"SELECT 1\" covenantsql://<id>`",
-        )?);
+            terminal,
+            &mut std::io::stdin().lock(),
+            &mut std::io::stderr(),
+        )?,
     };
-    let id = dsn::parse_dsn("DSN", dsn_arg)?;
-    let sql = match &args.command {
-        Some(c) => c.clone(),
-        None if !std::io::stdin().is_terminal() => {
-            let mut s = String::new();
-            std::io::stdin()
-                .read_to_string(&mut s)
-                .map_err(|error| CliError::Terminal { error })?;
-            s
-        }
-        None => {
-            return Err(needs_input(&path, "give SQL with -command or on stdin")?);
-        }
-    };
-    let statements = split::statements(&sql);
+    let id = dsn::parse_dsn("DSN", &dsn_text)?;
     let client = open_client(Some(&path), global)?;
-    let rt = runtime()?;
-    let db = rt.block_on(client.open_database(&id.to_dsn()))?;
-    let mut session = Session {
-        db: &db,
-        transcript: String::new(),
+    let rt = if interactive {
+        shell_runtime()?
+    } else {
+        runtime()?
     };
-    let mut result = Ok(());
-    for st in &statements {
-        let lines = rt.block_on(session.run_statement(st));
-        match lines {
-            Ok(lines) => {
-                for line in lines {
-                    writeln!(out, "{line}").map_err(CliError::Output)?;
-                    session.transcript.push_str(&line);
-                    session.transcript.push('\n');
-                }
-            }
-            Err(e) => {
-                result = Err(e);
-                break;
-            }
-        }
+    if interactive {
+        eprintln!("Connecting to {} ...", id.to_dsn());
     }
-    if let Some(file) = &args.out {
-        std::fs::write(file, &session.transcript).map_err(|error| CliError::Io {
-            action: "write",
-            path: file.clone(),
-            error,
-        })?;
+    let db = rt.block_on(client.open_database(&id.to_dsn()))?;
+    let output = Output::new(out, args.out.as_deref())?;
+    let mut session = Session::new(&db, &rt, output, interactive, interactive);
+    if interactive {
+        eprintln!(
+            "Connected to {} as {}.\nType \\? for help, \\q to quit. Timing is {}.",
+            id.to_dsn(),
+            client.address(),
+            if session.timing() { "on" } else { "off" }
+        );
+        let hex = id.to_hex();
+        let name = hex.get(..8).unwrap_or(&hex);
+        return repl::run(&mut session, name, Some(&history_file(&path)));
     }
-    result
-}
-
-/// A console's connection and what it printed so far.
-struct Session<'a> {
-    db: &'a Database,
-    transcript: String,
-}
-
-impl Session<'_> {
-    /// Runs one statement; returns the lines showing its result.
-    async fn run_statement(&self, st: &split::Statement) -> Result<Vec<String>, CliError> {
-        let kind = if st.read {
-            QueryKind::Read
-        } else {
-            QueryKind::Write
-        };
-        let query = Query {
-            sql: st.sql.clone(),
-            args: SqlArgs::default(),
-        };
-        let results = self.db.execute(kind, vec![query]).await?;
-        let mut lines = Vec::new();
-        for r in &results {
-            if st.read {
-                lines.extend(table::read_lines(r));
-            } else {
-                lines.push(table::write_line(r));
-            }
-        }
-        Ok(lines)
+    match &args.command {
+        Some(sql) => batch::run(&mut session, batch::Source::Text(sql)),
+        None => batch::run(
+            &mut session,
+            batch::Source::Reader(&mut std::io::stdin().lock()),
+        ),
     }
 }
