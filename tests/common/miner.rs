@@ -12,7 +12,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use covenant::client::core::api::chain::GetProvider;
-use covenant::client::{Address, Client};
+use covenant::client::{Address, Client, NodeId};
 use covenant::core::config::{CONFIG_FILE_NAME, Config};
 
 use super::{DIFFICULTY, Testnet, assert_ok, binaries, cql, s, stdout};
@@ -83,6 +83,19 @@ impl Miner {
         let miner = config.miner.as_mut().expect("a Miner section");
         miner.target_users = target_users.to_vec();
         config.save(&path).expect("save miner config");
+    }
+
+    /// Its node id (`ThisNodeID` in the config).
+    pub fn node_id(&self) -> NodeId {
+        Config::load(&self.config_path())
+            .expect("load miner config")
+            .this_node_id
+            .expect("a ThisNodeID")
+    }
+
+    /// Whether the process was started and not killed (it may have exited).
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
     }
 
     /// The miner's `RootDir`, resolved.
@@ -191,6 +204,49 @@ pub fn fund(net: &Testnet, to: &Address) {
     assert_ok(&o, "cql transfer (funding)");
 }
 
+/// Polls until the main chain holds `wallet`'s `ProvideService` offer.
+pub async fn wait_provider(net: &Testnet, wallet: &Address) {
+    let chain = net.client();
+    let wallet = *wallet;
+    super::poll(
+        "the miner's ProvideService on chain",
+        Duration::from_secs(30),
+        || {
+            let chain = chain.clone();
+            async move { chain.call::<GetProvider>(&wallet).await.ok().flatten() }
+        },
+    )
+    .await;
+}
+
+/// `cql create -config USER_CFG -wait-tx-confirm -db-node <miners> -db-target-miners <miners> EXTRA...`;
+/// returns the DSN it printed and its output.
+pub fn create_database(user_cfg: &Path, miners: &[Address], extra: &[&str]) -> (String, Output) {
+    let nodes = miners.len().to_string();
+    let targets = miners.iter().map(|m| format!("{m}, ")).collect::<String>();
+    let mut args = vec![
+        "create",
+        "-config",
+        s(user_cfg),
+        "-wait-tx-confirm",
+        "-db-node",
+        &nodes,
+        "-db-target-miners",
+        &targets,
+    ];
+    args.extend_from_slice(extra);
+    let o = cql(&args);
+    assert_ok(&o, "cql create");
+    let out = stdout(&o);
+    let dsn = out
+        .lines()
+        .find_map(|l| l.strip_prefix("The newly created database is: \""))
+        .and_then(|rest| rest.strip_suffix('"'))
+        .unwrap_or_else(|| panic!("no DSN line in:\n{out}"))
+        .to_string();
+    (dsn, o)
+}
+
 /// The seed's set-up: one block producer, one miner serving only `user`
 /// (funded, its offer on chain), and a database `user` created on it with
 /// `cql create -wait-tx-confirm`.
@@ -219,36 +275,9 @@ impl DbNet {
         fund(&net, &miner.wallet);
         fund(&net, &user);
         miner.spawn();
-        let chain = net.client();
-        let wallet = miner.wallet;
-        super::poll(
-            "the miner's ProvideService on chain",
-            Duration::from_secs(30),
-            || {
-                let chain = chain.clone();
-                async move { chain.call::<GetProvider>(&wallet).await.ok().flatten() }
-            },
-        )
-        .await;
+        wait_provider(&net, &miner.wallet).await;
         miner.assert_alive();
-        let o = cql(&[
-            "create",
-            "-config",
-            s(&user_cfg),
-            "-wait-tx-confirm",
-            "-db-node",
-            "1",
-            "-db-target-miners",
-            &format!("{}, ", miner.wallet),
-        ]);
-        assert_ok(&o, "cql create");
-        let out = stdout(&o);
-        let dsn = out
-            .lines()
-            .find_map(|l| l.strip_prefix("The newly created database is: \""))
-            .and_then(|rest| rest.strip_suffix('"'))
-            .unwrap_or_else(|| panic!("no DSN line in:\n{out}"))
-            .to_string();
+        let (dsn, o) = create_database(&user_cfg, &[miner.wallet], &[]);
         DbNet {
             miner,
             net,

@@ -1,10 +1,12 @@
 //! Support for the workspace end-to-end tests: the freshly built `cql` and
 //! `cqld` binaries, and a [`Testnet`] of real `cqld` processes on 127.0.0.1
-//! written by `cql testnet init`.
+//! written by `cql testnet init`. `miner` runs `cql-minerd` processes and
+//! `cluster` a database replicated over several of them.
 //!
 //! Every wait polls with a deadline; nothing sleeps as synchronisation.
 #![allow(dead_code)] // Each test binary uses a different part of this module.
 
+pub mod cluster;
 pub mod miner;
 
 use std::path::{Path, PathBuf};

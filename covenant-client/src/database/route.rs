@@ -3,8 +3,11 @@
 //! on "not served yet" (`NotFound`), `NoQuorum`, other retryable refusals
 //! and transport failures move to the next miner, backing off after each
 //! full round, until the operation's deadline. Everything else is final.
-//! The single place that decides what is retried. Must not sign anything
-//! nor import node-side modules: only the transport and the RPC contracts.
+//! At the deadline the error sums up what every miner last said, so "a
+//! majority of the miners is down" reads as no quorum rather than as the
+//! last connection error. The single place that decides what is retried.
+//! Must not sign anything nor import node-side modules: only the transport
+//! and the RPC contracts.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -111,11 +114,14 @@ impl MinerRoute {
         let mut failures_this_round = 0usize;
         let mut backoff = FIRST_BACKOFF;
         let mut last: Option<(u32, String)> = None;
+        let mut seen: Vec<Option<Attempt>> = vec![None; n];
         loop {
             let now = Instant::now();
             if now >= deadline {
-                let (code, message) =
-                    last.unwrap_or((ErrorCode::Timeout.as_u32(), "no answer in time".to_string()));
+                let (code, message) = self
+                    .summary(&seen)
+                    .or(last)
+                    .unwrap_or((ErrorCode::Timeout.as_u32(), "no answer in time".to_string()));
                 return Err(self.unavailable(code, message, now - started));
             }
             let Some(node) = self.miners.get(index).copied() else {
@@ -150,6 +156,20 @@ impl MinerRoute {
                 Some(r) => (r.code, r.message.clone()),
                 None => (error.code().as_u32(), error.to_string()),
             });
+            if let Some(slot) = seen.get_mut(index) {
+                *slot = Some(match error.remote() {
+                    Some(r) => Attempt::Refused { code: r.code },
+                    None => Attempt::Unreachable(error.to_string()),
+                });
+            }
+            // A stale hint naming a miner that just failed to answer would
+            // bounce between the two and never try the others.
+            let next = match next {
+                Next::Hinted(i) if matches!(seen.get(i), Some(Some(Attempt::Unreachable(_)))) => {
+                    Next::Move
+                }
+                next => next,
+            };
             match next {
                 Next::Hinted(i) => {
                     index = i;
@@ -190,6 +210,50 @@ impl MinerRoute {
         None
     }
 
+    /// The cause of giving up, from what each miner last said (`None`
+    /// when nothing stands out and the last failure says it best): too few
+    /// miners reachable to form a majority is no quorum; every miner
+    /// answering but none leading is no leader.
+    fn summary(&self, seen: &[Option<Attempt>]) -> Option<(u32, String)> {
+        let n = self.miners.len();
+        let majority = n / 2 + 1;
+        let mut unreachable = Vec::new();
+        let mut refusals = Vec::new();
+        for (node, attempt) in self.miners.iter().zip(seen) {
+            match attempt {
+                Some(Attempt::Unreachable(why)) => {
+                    let at = self.pool.address(node).unwrap_or_else(|| node.to_string());
+                    unreachable.push(format!("{at} ({why})"));
+                }
+                Some(Attempt::Refused { code }) => refusals.push(*code),
+                None => {}
+            }
+        }
+        if unreachable.len() > n - majority {
+            return Some((
+                ErrorCode::NoQuorum.as_u32(),
+                format!(
+                    "no quorum: {} of the database's {n} miners cannot be reached \
+                     (unreachable: {}), and a majority of {majority} must be up to elect \
+                     a leader and commit writes; restart the stopped miners or check the \
+                     network between them",
+                    unreachable.len(),
+                    unreachable.join("; ")
+                ),
+            ));
+        }
+        if refusals.len() == n && refusals.iter().all(|c| *c == ErrorCode::NotLeader.as_u32()) {
+            return Some((
+                ErrorCode::NotLeader.as_u32(),
+                format!(
+                    "no leader: all {n} miners answer but none leads the database's group \
+                     (an election may be under way); retry shortly"
+                ),
+            ));
+        }
+        None
+    }
+
     /// A failure not worth retrying, as the client error it means.
     fn final_error<M: Method>(&self, e: NetError, node: NodeId) -> ClientError {
         match e {
@@ -209,6 +273,18 @@ impl MinerRoute {
             after,
         }
     }
+}
+
+/// What one miner last said during a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Attempt {
+    /// The call failed at the transport level (this text).
+    Unreachable(String),
+    /// The miner answered with a retryable refusal with this code.
+    Refused {
+        /// The [`ErrorCode`] number.
+        code: u32,
+    },
 }
 
 /// Whether a failed call may have reached the miner and run (its answer lost).

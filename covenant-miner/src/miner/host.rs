@@ -23,8 +23,8 @@ fn raft_config(id: &DatabaseId) -> Result<openraft::Config> {
     openraft::Config {
         cluster_name: format!("covenant-db-{}", id.to_hex()),
         heartbeat_interval: 500,
-        election_timeout_min: 1200,
-        election_timeout_max: 1800,
+        election_timeout_min: 1000,
+        election_timeout_max: 1500,
         snapshot_policy: SnapshotPolicy::Never,
         ..Default::default()
     }
@@ -46,6 +46,10 @@ pub struct DatabaseHost {
 /// How long a leader waits for a majority to commit a write before telling
 /// the client it was not committed (yet).
 pub(crate) const COMMIT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A leader that has not heard from a majority for this long refuses new
+/// writes at once instead of letting them wait for [`COMMIT_TIMEOUT`].
+const QUORUM_SILENCE_MS: u64 = 2_500;
 
 impl DatabaseHost {
     /// Opens the replica under `RootDir/<id>/`, joins its Raft group and starts sealing.
@@ -140,6 +144,20 @@ impl DatabaseHost {
             .membership()
             .get_node(&leader)
             .map(|p| p.node_id)
+    }
+
+    /// On a leader that has not heard from a majority for a while: how long
+    /// (`None` if never). `None` on a leader in touch, or on a follower.
+    pub fn quorum_silence(&self) -> Option<Option<u64>> {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow();
+        if m.current_leader != Some(m.id) || m.state != openraft::ServerState::Leader {
+            return None;
+        }
+        match m.millis_since_quorum_ack {
+            Some(ms) if ms <= QUORUM_SILENCE_MS => None,
+            other => Some(other),
+        }
     }
 
     /// Whether this miner leads the group.

@@ -212,6 +212,22 @@ async fn query(inner: Arc<MinerInner>, req: SignedRequest) -> Result<QueryRespon
             if !host.is_leader() {
                 return Err(not_leader(&host));
             }
+            if let Some(silent_ms) = host.quorum_silence() {
+                // Nothing is proposed, so the client may safely send it again.
+                return Err(RpcError::new(
+                    ErrorCode::NoQuorum,
+                    format!(
+                        "no quorum: this leader has not heard from a majority of the \
+                         database's {} miners for {}; the write was not proposed — restart \
+                         the stopped miners or check the network between them",
+                        host.profile().miners.len(),
+                        silent_ms
+                            .map(|ms| format!("{ms} ms"))
+                            .unwrap_or_else(|| "as long as it has led".into())
+                    ),
+                )
+                .with_retryable(true));
+            }
             match host.batcher.write(req).await {
                 Ok(outcome) => Ok(QueryResponse {
                     request_hash,
@@ -228,11 +244,14 @@ async fn query(inner: Arc<MinerInner>, req: SignedRequest) -> Result<QueryRespon
                         host.profile().miners.len()
                     ),
                 )),
+                // Proposed, so it may still commit: not retryable, or it could apply twice.
                 Err(WriteError::Raft(e)) => Err(RpcError::new(
                     ErrorCode::NoQuorum,
-                    format!("the write was not committed: {e}"),
-                )
-                .with_retryable(true)),
+                    format!(
+                        "the write's outcome is unknown: the database group failed while \
+                         committing it ({e}); read before writing it again"
+                    ),
+                )),
                 Err(WriteError::Closed) => Err(not_served(&host.id())),
             }
         }

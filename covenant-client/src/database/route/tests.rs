@@ -208,6 +208,87 @@ async fn unreachable_miners_give_up_at_the_deadline() {
     assert!(e.to_string().contains("cannot connect"), "{e}");
 }
 
+#[tokio::test]
+async fn a_majority_unreachable_is_no_quorum() {
+    let follower = fake_miner(|_, _| {
+        Err(RpcError::new(ErrorCode::NotLeader, "no leader known").with_retryable(true))
+    })
+    .await;
+    let pool = pool();
+    pool.set_address(follower.id(), follower.server.local_addr().to_string());
+    let mut miners = vec![follower.id()];
+    for port in [1, 2] {
+        let nobody = NodeIdentity::mine_weak(0).unwrap().node_id();
+        pool.set_address(nobody, format!("127.0.0.1:{port}"));
+        miners.push(nobody);
+    }
+    let route = MinerRoute::new(
+        DatabaseId::default(),
+        pool,
+        miners,
+        Duration::from_millis(200),
+    );
+    let e = route
+        .call::<GetHead>(&DatabaseId::default(), soon(500), true)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ClientError::DatabaseUnavailable { .. }), "{e}");
+    assert!(e.is(ErrorCode::NoQuorum), "{e}");
+    assert!(e.retryable());
+    let text = e.to_string();
+    for part in [
+        "no quorum",
+        "2 of the database's 3 miners",
+        "127.0.0.1:2",
+        "restart",
+    ] {
+        assert!(text.contains(part), "{part:?} missing from: {text}");
+    }
+}
+
+#[tokio::test]
+async fn a_stale_hint_to_a_dead_miner_does_not_hide_the_others() {
+    let pool = pool();
+    let dead = NodeIdentity::mine_weak(0).unwrap().node_id();
+    pool.set_address(dead, "127.0.0.1:1");
+    let hint = dead.to_string();
+    let follower = fake_miner(move |_, _| {
+        Err(RpcError::new(ErrorCode::NotLeader, "not me")
+            .with_retryable(true)
+            .with_leader_hint(hint.clone()))
+    })
+    .await;
+    let leader = fake_miner(|_, me| serve(me)).await;
+    for m in [&follower, &leader] {
+        pool.set_address(m.id(), m.server.local_addr().to_string());
+    }
+    let route = MinerRoute::new(
+        DatabaseId::default(),
+        pool,
+        vec![dead, follower.id(), leader.id()],
+        Duration::from_millis(200),
+    );
+    let head = route
+        .call::<GetHead>(&DatabaseId::default(), soon(3_000), true)
+        .await
+        .unwrap();
+    assert_eq!(head.miner, leader.id());
+}
+
+#[tokio::test]
+async fn every_miner_answering_without_a_leader_is_no_leader() {
+    let refuse = |_, _| Err(RpcError::new(ErrorCode::NotLeader, "electing").with_retryable(true));
+    let a = fake_miner(refuse).await;
+    let b = fake_miner(refuse).await;
+    let route = route_over(&[&a, &b]);
+    let e = route
+        .call::<GetHead>(&DatabaseId::default(), soon(300), true)
+        .await
+        .unwrap_err();
+    assert!(e.is(ErrorCode::NotLeader), "{e}");
+    assert!(e.to_string().contains("no leader"), "{e}");
+}
+
 #[test]
 fn judging_refusals() {
     let a = NodeIdentity::mine_weak(0).unwrap().node_id();
