@@ -38,6 +38,8 @@ pub struct Database {
     sequence: AtomicU64,
     /// Writes answered through this handle, for `verify` to prove.
     acks: AckLog,
+    /// How reads are served (the DSN's `use_follower`, or set by the app).
+    read_level: ReadLevel,
 }
 
 impl Database {
@@ -56,7 +58,23 @@ impl Database {
             route,
             sequence: AtomicU64::new(0),
             acks: AckLog::default(),
+            read_level: ReadLevel::default(),
         }
+    }
+
+    /// This handle with reads served at `level`: the default
+    /// [`ReadLevel::Linearizable`] sees every acknowledged write;
+    /// [`ReadLevel::Leader`] skips the leader's check that it still leads;
+    /// [`ReadLevel::Replica`] reads any replica, followers first, and may
+    /// return data up to `max_lag_ms` stale.
+    pub fn with_read_level(mut self, level: ReadLevel) -> Database {
+        self.read_level = level;
+        self
+    }
+
+    /// How reads through this handle are served.
+    pub fn read_level(&self) -> ReadLevel {
+        self.read_level
     }
 
     /// The writes answered through this handle.
@@ -142,10 +160,17 @@ impl Database {
         deadline: Instant,
     ) -> Result<Vec<QueryResult>, ClientError> {
         let request = self.sign(kind, queries)?;
-        let response = self
-            .route
-            .call::<QueryMethod>(&request, deadline, kind == QueryKind::Read)
-            .await?;
+        let from_follower =
+            kind == QueryKind::Read && matches!(request.body.read_level, ReadLevel::Replica { .. });
+        let response = if from_follower {
+            self.route
+                .call_follower_first::<QueryMethod>(&request, deadline)
+                .await?
+        } else {
+            self.route
+                .call::<QueryMethod>(&request, deadline, kind == QueryKind::Read)
+                .await?
+        };
         if kind == QueryKind::Write {
             self.acks.record(request.hash()?, &response.outcome);
         }
@@ -169,7 +194,10 @@ impl Database {
             timestamp: now_ms(),
             sequence: self.sequence.fetch_add(1, Ordering::Relaxed) + 1,
             kind,
-            read_level: ReadLevel::default(),
+            read_level: match kind {
+                QueryKind::Read => self.read_level,
+                QueryKind::Write => ReadLevel::default(),
+            },
             queries,
         };
         self.client.sign_request(body)

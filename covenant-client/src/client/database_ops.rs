@@ -153,11 +153,12 @@ impl Client {
             })
     }
 
-    /// Opens database `dsn_or_id` (`covenantsql://<hex>` or bare hex): looks
-    /// up its profile and its miners' addresses.
+    /// Opens database `dsn_or_id` (`covenantsql://<hex>` or bare hex, with
+    /// optional settings such as `?use_follower=true`, see [`crate::Dsn`]):
+    /// looks up its profile and its miners' addresses.
     pub async fn open_database(&self, dsn_or_id: &str) -> Result<Database, ClientError> {
-        let id = DatabaseId::from_dsn(dsn_or_id)
-            .map_err(|e| ClientError::InvalidArgument(e.to_string()))?;
+        let dsn: crate::Dsn = dsn_or_id.parse()?;
+        let id = dsn.database;
         let profile = self.database_profile(&id).await?;
         let pool = self.miner_pool()?;
         let mut reachable = Vec::new();
@@ -182,7 +183,7 @@ impl Client {
                 after: Duration::ZERO,
             });
         }
-        Ok(Database::new(self.clone(), profile, pool, reachable))
+        Ok(Database::new(self.clone(), profile, pool, reachable).with_read_level(dsn.read_level))
     }
 
     /// Where `node` listens, from the first block producer whose directory knows it.

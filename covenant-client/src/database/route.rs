@@ -42,6 +42,8 @@ pub(crate) struct MinerRoute {
     miners: Vec<NodeId>,
     /// Index into `miners` of the current leader guess.
     leader: AtomicUsize,
+    /// Spreads follower reads over the miners.
+    rotation: AtomicUsize,
     /// Longest a single call to one miner may take.
     call_timeout: Duration,
 }
@@ -59,6 +61,7 @@ impl MinerRoute {
             pool,
             miners,
             leader: AtomicUsize::new(0),
+            rotation: AtomicUsize::new(0),
             call_timeout,
         }
     }
@@ -91,6 +94,25 @@ impl MinerRoute {
             .map_err(|e| self.final_error::<M>(e, node))
     }
 
+    /// Calls idempotent `M` starting from a miner other than the leader guess
+    /// (rotating), for reads any replica may serve; falls back like [`Self::call`].
+    pub(crate) async fn call_follower_first<M: Method>(
+        &self,
+        request: &M::Request,
+        deadline: Instant,
+    ) -> Result<M::Response, ClientError> {
+        let n = self.miners.len();
+        let leader = self.leader.load(Ordering::Relaxed);
+        let start = if n > 1 {
+            let k = self.rotation.fetch_add(1, Ordering::Relaxed) % (n - 1);
+            (leader + 1 + k) % n
+        } else {
+            0
+        };
+        self.call_from::<M>(request, deadline, true, start, false)
+            .await
+    }
+
     /// Calls `M` on the leader (as found by following hints and retrying)
     /// before `deadline`. Unless `resendable`, a request whose answer was lost
     /// after it may have been delivered (a timeout or a closed connection) is
@@ -101,6 +123,21 @@ impl MinerRoute {
         deadline: Instant,
         resendable: bool,
     ) -> Result<M::Response, ClientError> {
+        let start = self.leader.load(Ordering::Relaxed);
+        self.call_from::<M>(request, deadline, resendable, start, true)
+            .await
+    }
+
+    /// [`Self::call`] starting at miner `start`; a success updates the
+    /// leader guess only if `learn_leader` (a follower's answer says nothing).
+    async fn call_from<M: Method>(
+        &self,
+        request: &M::Request,
+        deadline: Instant,
+        resendable: bool,
+        start: usize,
+        learn_leader: bool,
+    ) -> Result<M::Response, ClientError> {
         let n = self.miners.len();
         if n == 0 {
             return Err(self.unavailable(
@@ -110,7 +147,7 @@ impl MinerRoute {
             ));
         }
         let started = Instant::now();
-        let mut index = self.leader.load(Ordering::Relaxed) % n;
+        let mut index = start % n;
         let mut failures_this_round = 0usize;
         let mut backoff = FIRST_BACKOFF;
         let mut last: Option<(u32, String)> = None;
@@ -133,7 +170,9 @@ impl MinerRoute {
                 .min(deadline.saturating_duration_since(now));
             let error = match self.pool.call::<M>(node, request, timeout).await {
                 Ok(response) => {
-                    self.leader.store(index, Ordering::Relaxed);
+                    if learn_leader {
+                        self.leader.store(index, Ordering::Relaxed);
+                    }
                     return Ok(response);
                 }
                 Err(e) => e,

@@ -325,3 +325,26 @@ fn final_refusals_map_to_typed_errors() {
     let e = refusal::<QueryMethod>(RpcError::new(ErrorCode::BadSignature, "forged"));
     assert!(e.is(ErrorCode::BadSignature) && e.to_string().contains("forged"));
 }
+
+#[tokio::test]
+async fn follower_reads_start_away_from_the_leader_and_spread() {
+    let a = fake_miner(|_, me| serve(me)).await;
+    let b = fake_miner(|_, me| serve(me)).await;
+    let c = fake_miner(|_, me| serve(me)).await;
+    let route = route_over(&[&a, &b, &c]);
+    assert_eq!(route.leader_guess(), Some(a.id()));
+    for _ in 0..4 {
+        let head = route
+            .call_follower_first::<GetHead>(&DatabaseId::default(), soon(5_000))
+            .await
+            .unwrap();
+        assert_ne!(
+            head.miner,
+            a.id(),
+            "a follower read went to the leader guess"
+        );
+    }
+    assert_eq!((a.calls(), b.calls(), c.calls()), (0, 2, 2));
+    // A follower's answer does not move the leader guess.
+    assert_eq!(route.leader_guess(), Some(a.id()));
+}
