@@ -22,9 +22,9 @@ use tokio::sync::watch;
 use super::state_machine::{Replica, SnapshotParts, StateMachine};
 use super::types::RaftPeer;
 use crate::codec;
-use crate::crypto::Address;
+use crate::crypto::{Address, PublicKey, Signature};
 use crate::hash::Hash;
-use crate::sqlchain::block::{BlockEntry, SqlBlock, Stamp};
+use crate::sqlchain::block::{BlockEntry, SqlBlock, SqlBlockHeader, Stamp};
 use crate::sqlchain::executor::{BatchItem, Dump, Executor, Reader, SqlError, WriteEnv};
 use crate::sqlchain::ledger;
 use crate::sqlchain::query::{Query, QueryResult};
@@ -47,7 +47,37 @@ pub enum DbCommand {
     /// batches the writes that arrive together into one entry.
     Writes(Vec<StampedWrite>),
     /// Store a block sealed by the leader (count 0 is the genesis block).
-    Seal(Box<SqlBlock>),
+    Seal(Box<SealProposal>),
+}
+
+/// A block as the leader proposes it through the log: its writes are the
+/// oldest pending writes, which every replica already holds, so only their
+/// number travels (an entry stays small however large the block).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SealProposal {
+    /// The signed header.
+    pub header: SqlBlockHeader,
+    /// The producer's public key.
+    pub producer_key: PublicKey,
+    /// The producer's signature over the header hash.
+    pub signature: Signature,
+    /// How many of the oldest pending writes the block seals.
+    pub writes: u64,
+    /// The reads the leader answered (only the leader holds them).
+    pub reads: Vec<BlockEntry>,
+}
+
+impl SealProposal {
+    /// The proposal for `block`.
+    pub fn of(block: SqlBlock) -> SealProposal {
+        SealProposal {
+            header: block.header,
+            producer_key: block.producer_key,
+            signature: block.signature,
+            writes: block.writes.len() as u64,
+            reads: block.reads,
+        }
+    }
 }
 
 /// What applying a database entry produced.
@@ -394,8 +424,7 @@ impl DatabaseShared {
                     for (w, o) in writes.iter().zip(&outcomes) {
                         if let Outcome::Ok(results) = o {
                             let affected: u64 = results.iter().map(|r| r.affected_rows).sum();
-                            usage.entry(w.request.body.user).or_default().rows_affected +=
-                                affected;
+                            usage.entry(w.request.body.user).or_default().rows_affected += affected;
                         }
                     }
                 }
@@ -408,25 +437,36 @@ impl DatabaseShared {
                 }
                 Ok(DbApplied::Writes(outcomes))
             }
-            Some(DbCommand::Seal(block)) => {
-                let block = *block;
+            Some(DbCommand::Seal(proposal)) => {
                 let mut result = DbApplied::Refused(String::new());
+                let mut sealed = None;
                 in_tx(exec, |conn| -> Result<(), DatabaseError> {
-                    result = match check_seal(conn, &self.id, &block)? {
-                        Ok(hash) => {
+                    result = match build_block(conn, &self.id, *proposal)? {
+                        Ok((block, hash)) => {
                             ledger::append_block(conn, &block, &hash)?;
-                            DbApplied::Sealed {
+                            let applied = DbApplied::Sealed {
                                 count: block.header.count,
                                 hash,
-                            }
+                            };
+                            sealed = Some(block);
+                            applied
                         }
                         Err(reason) => DbApplied::Refused(reason),
                     };
                     record_progress(conn)
                 })
                 .map_err(|e| e.to_string())?;
-                if let DbApplied::Sealed { .. } = result {
+                if let Some(block) = sealed {
                     self.head_tx.send_replace(head_info(&block));
+                    if let Some(audit) = lock(&self.audit).as_ref()
+                        && !block.reads.is_empty()
+                    {
+                        let _ = audit.send(AuditBatch {
+                            database: self.id,
+                            index: log_id.index,
+                            requests: block.reads.into_iter().map(|e| e.request).collect(),
+                        });
+                    }
                 } else if let DbApplied::Refused(reason) = &result {
                     tracing::warn!(database = %self.id.to_hex(), %reason, "refused a sealed block");
                 }
@@ -513,17 +553,35 @@ impl DatabaseShared {
     }
 }
 
-/// Whether `block` may be stored next: it verifies, extends the head, and
-/// seals exactly the oldest pending writes.
-fn check_seal(
+/// The block `proposal` describes, if it may be stored next: it seals
+/// exactly the oldest pending writes (its merkle root, signed by the
+/// producer, binds them), it verifies, and it extends the head.
+fn build_block(
     conn: &rusqlite::Connection,
     id: &DatabaseId,
-    block: &SqlBlock,
-) -> Result<Result<Hash, String>, ledger::LedgerError> {
-    if block.header.database != *id {
+    proposal: SealProposal,
+) -> Result<Result<(SqlBlock, Hash), String>, ledger::LedgerError> {
+    if proposal.header.database != *id {
         return Ok(Err("block is for another database".into()));
     }
-    let hash = match block.verify() {
+    let mut pending = ledger::pending(conn)?;
+    let n = proposal.writes;
+    if n > pending.len() as u64 {
+        return Ok(Err(format!(
+            "block seals {n} writes but only {} are pending",
+            pending.len()
+        )));
+    }
+    pending.truncate(n as usize);
+    let block = SqlBlock {
+        header: proposal.header,
+        producer_key: proposal.producer_key,
+        signature: proposal.signature,
+        writes: pending,
+        reads: proposal.reads,
+    };
+    // Client signatures are checked by the background audit, off this path.
+    let hash = match block.verify_seal() {
         Ok(h) => h,
         Err(e) => return Ok(Err(e.to_string())),
     };
@@ -538,22 +596,7 @@ fn check_seal(
             }
         }
     }
-    let pending = ledger::pending(conn)?;
-    if block.writes.len() > pending.len() {
-        return Ok(Err(format!(
-            "block seals {} writes but only {} are pending",
-            block.writes.len(),
-            pending.len()
-        )));
-    }
-    for (i, (a, b)) in block.writes.iter().zip(&pending).enumerate() {
-        if a != b {
-            return Ok(Err(format!(
-                "sealed write {i} differs from the applied one"
-            )));
-        }
-    }
-    Ok(Ok(hash))
+    Ok(Ok((block, hash)))
 }
 
 /// The openraft state machine of a database group.

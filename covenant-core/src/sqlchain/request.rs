@@ -131,6 +131,27 @@ impl RequestError {
 }
 
 impl SignedRequest {
+    /// Roughly how many bytes the request takes encoded (SQL, arguments and
+    /// a fixed allowance for the rest): for sizing batches and blocks.
+    pub fn size_hint(&self) -> usize {
+        self.body
+            .queries
+            .iter()
+            .map(|q| {
+                q.sql.len()
+                    + match &q.args {
+                        super::query::Args::Positional(vs) => {
+                            vs.iter().map(|v| v.size_hint()).sum::<usize>()
+                        }
+                        super::query::Args::Named(vs) => {
+                            vs.iter().map(|(k, v)| k.len() + v.size_hint()).sum()
+                        }
+                    }
+            })
+            .sum::<usize>()
+            + 200
+    }
+
     /// Signs `body` with `key`.
     pub fn sign(body: RequestBody, key: &PrivateKey) -> Result<SignedRequest, CodecError> {
         let id = body.hash()?;

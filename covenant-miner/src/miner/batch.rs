@@ -13,9 +13,7 @@ use std::time::Duration;
 use covenant_core::consensus::database::{DatabaseRaft, DbApplied, DbCommand, StampedWrite};
 use covenant_core::crypto::random_bytes;
 use covenant_core::sqlchain::block::Stamp;
-use covenant_core::sqlchain::query::Args;
 use covenant_core::sqlchain::request::{Outcome, SignedRequest};
-use covenant_core::sqlchain::value::Value;
 use openraft::Raft;
 use openraft::error::{ClientWriteError, RaftError};
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -78,24 +76,6 @@ impl WriteBatcher {
     }
 }
 
-/// Roughly how many bytes a request adds to an entry.
-fn approx_size(request: &SignedRequest) -> usize {
-    let value = Value::size_hint;
-    request
-        .body
-        .queries
-        .iter()
-        .map(|q| {
-            q.sql.len()
-                + match &q.args {
-                    Args::Positional(vs) => vs.iter().map(value).sum::<usize>(),
-                    Args::Named(vs) => vs.iter().map(|(k, v)| k.len() + value(v)).sum(),
-                }
-        })
-        .sum::<usize>()
-        + 160
-}
-
 async fn run(raft: Raft<DatabaseRaft>, mut rx: mpsc::Receiver<Pending>, timeout: Duration) {
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     while let Some(first) = rx.recv().await {
@@ -103,12 +83,12 @@ async fn run(raft: Raft<DatabaseRaft>, mut rx: mpsc::Receiver<Pending>, timeout:
         let Ok(slot) = slots.clone().acquire_owned().await else {
             return;
         };
-        let mut bytes = approx_size(&first.request);
+        let mut bytes = first.request.size_hint();
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH_WRITES && bytes < MAX_BATCH_BYTES {
             match rx.try_recv() {
                 Ok(p) => {
-                    bytes += approx_size(&p.request);
+                    bytes += p.request.size_hint();
                     batch.push(p);
                 }
                 Err(_) => break,

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use covenant_core::consensus::database::{DbApplied, DbCommand};
+use covenant_core::consensus::database::{DbApplied, DbCommand, SealProposal};
 use covenant_core::hash::Hash;
 use covenant_core::sqlchain::block::SqlBlock;
 use covenant_core::types::{BillingEntry, TxPayload, UpdateBilling};
@@ -14,6 +14,10 @@ use tokio::time::MissedTickBehavior;
 
 use super::MinerInner;
 use super::host::DatabaseHost;
+
+/// Most request bytes (roughly) one block holds: well under the 16 MiB RPC
+/// frame, so any client can fetch any block.
+const MAX_BLOCK_BYTES: usize = 10 << 20;
 
 pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
@@ -65,8 +69,22 @@ async fn seal_once(
     let (count, height, parent, writes, reads) = match head {
         None => (0, 0, Hash::ZERO, Vec::new(), Vec::new()),
         Some(h) => {
-            let writes = host.shared().pending().map_err(|e| e.to_string())?;
+            let mut writes = host.shared().pending().map_err(|e| e.to_string())?;
             let reads = host.shared().take_reads();
+            // A block must fit in one RPC frame for clients to fetch it; what
+            // does not fit waits for the next block (at least one write goes).
+            let mut budget = MAX_BLOCK_BYTES
+                .saturating_sub(reads.iter().map(|e| e.request.size_hint()).sum::<usize>());
+            let fits = writes
+                .iter()
+                .take_while(|e| {
+                    let size = e.request.size_hint();
+                    let ok = size <= budget;
+                    budget = budget.saturating_sub(size);
+                    ok
+                })
+                .count();
+            writes.truncate(fits.max(1));
             if writes.is_empty() && reads.is_empty() {
                 return Ok(());
             }
@@ -88,7 +106,11 @@ async fn seal_once(
         inner.identity.private_key(),
     )
     .map_err(|e| e.to_string())?;
-    match host.raft.client_write(DbCommand::Seal(Box::new(block))).await {
+    match host
+        .raft
+        .client_write(DbCommand::Seal(Box::new(SealProposal::of(block))))
+        .await
+    {
         Ok(resp) => match resp.data {
             DbApplied::Sealed { count, hash } => {
                 if count == 0 {
