@@ -223,9 +223,13 @@ impl BlockProducer {
 
         // Every producer proposes the same initial membership; openraft
         // accepts it on an empty log and refuses it once initialised.
-        match raft.initialize(members).await {
-            Ok(()) => tracing::info!("initialised the main-chain raft group"),
-            Err(e) => tracing::debug!(error = %e, "raft group already initialised"),
+        // Only an empty log takes the initial membership (asking again would
+        // make openraft log an error on every restart).
+        if !raft.is_initialized().await.unwrap_or(true) {
+            match raft.initialize(members).await {
+                Ok(()) => tracing::info!("initialised the main-chain raft group"),
+                Err(e) => tracing::debug!(error = %e, "raft group already initialised"),
+            }
         }
 
         let producer = tokio::spawn(producer::run(inner.clone()));

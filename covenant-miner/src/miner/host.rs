@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use covenant_core::api::database::DbHead;
 use covenant_core::consensus::database::{DatabaseRaft, DatabaseShared, DatabaseStateMachine};
+use covenant_core::consensus::log_store::LogDurability;
 use covenant_core::consensus::{GroupId, LogStore, RaftNetwork, RaftPeer, raft_id};
 use covenant_core::crypto::NodeId;
-use covenant_core::consensus::log_store::LogDurability;
 use covenant_core::types::{Consistency, DatabaseId, DatabaseProfile};
 use openraft::{Raft, SnapshotPolicy};
 use tokio::task::JoinHandle;
@@ -88,10 +88,14 @@ impl DatabaseHost {
         inner
             .registry
             .insert(GroupId::Database(id.0), Arc::new(raft.clone()));
-        match raft.initialize(members).await {
-            Ok(()) => tracing::info!(database = %id.to_hex(), "initialised database group"),
-            Err(e) => {
-                tracing::debug!(database = %id.to_hex(), error = %e, "database group already initialised")
+        // Only an empty log takes the initial membership (asking again would
+        // make openraft log an error on every restart).
+        if !raft.is_initialized().await.unwrap_or(true) {
+            match raft.initialize(members).await {
+                Ok(()) => tracing::info!(database = %id.to_hex(), "initialised database group"),
+                Err(e) => {
+                    tracing::debug!(database = %id.to_hex(), error = %e, "database group already initialised")
+                }
             }
         }
         shared.set_audit(inner.audit.clone());
@@ -177,7 +181,12 @@ impl DatabaseHost {
 
     /// Stops sealing and the Raft group (the data stays on disk).
     pub(crate) async fn stop(&self) {
-        for t in self.tasks.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+        for t in self
+            .tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
             t.abort();
         }
         if let Err(e) = self.raft.shutdown().await {
