@@ -89,7 +89,14 @@ pub(crate) fn run(
             &mut std::io::stderr(),
         )?,
     };
-    let id = dsn::parse_dsn("DSN", &dsn_text)?;
+    // The DSN may carry settings (`?use_follower=true`); check it all here.
+    let id = dsn::parse_dsn("DSN", dsn_text.split('?').next().unwrap_or(""))?;
+    dsn_text
+        .parse::<crate::Dsn>()
+        .map_err(|e| CliError::InvalidArgument {
+            flag: "DSN",
+            reason: e.to_string(),
+        })?;
     let client = open_client(Some(&path), global)?;
     let rt = if interactive {
         shell_runtime()?
@@ -99,7 +106,7 @@ pub(crate) fn run(
     if interactive {
         eprintln!("Connecting to {} ...", id.to_dsn());
     }
-    let db = rt.block_on(client.open_database(&id.to_dsn()))?;
+    let db = rt.block_on(client.open_database(dsn_text.trim()))?;
     let output = Output::new(out, args.out.as_deref())?;
     let mut session = Session::new(&db, &rt, output, interactive, interactive);
     if interactive {
