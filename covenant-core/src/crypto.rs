@@ -165,13 +165,22 @@ impl PublicKey {
     }
 
     /// Parses a 33-byte compressed point.
+    ///
+    /// Decompressing a point costs about as much as a signature check, and
+    /// every decoded request carries its key, so keys already seen are
+    /// remembered (see [`key_cache`]).
     pub fn from_bytes(bytes: &[u8]) -> Result<PublicKey, CryptoError> {
-        if bytes.len() != PUBLIC_KEY_LEN {
-            return Err(CryptoError::InvalidPublicKey);
+        let bytes: [u8; PUBLIC_KEY_LEN] = bytes
+            .try_into()
+            .map_err(|_| CryptoError::InvalidPublicKey)?;
+        if let Some(key) = key_cache::get(&bytes) {
+            return Ok(key);
         }
         let key =
-            VerifyingKey::from_sec1_bytes(bytes).map_err(|_| CryptoError::InvalidPublicKey)?;
-        Ok(PublicKey::from_verifying_key(key))
+            VerifyingKey::from_sec1_bytes(&bytes).map_err(|_| CryptoError::InvalidPublicKey)?;
+        let key = PublicKey::from_verifying_key(key);
+        key_cache::insert(key);
+        Ok(key)
     }
 
     /// Parses 66 hex characters.
@@ -278,6 +287,36 @@ impl<'de> Deserialize<'de> for PublicKey {
             serde_bytes_array::deserialize(d)?
         };
         PublicKey::from_bytes(&bytes).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A bounded, process-wide map from compressed encodings to public keys that
+/// decompressed (so were valid points); only valid keys are ever stored.
+pub mod key_cache {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+
+    use super::{PUBLIC_KEY_LEN, PublicKey};
+
+    /// Most keys remembered; the map is emptied when it fills.
+    pub const CAPACITY: usize = 1 << 14;
+
+    fn map() -> &'static Mutex<HashMap<[u8; PUBLIC_KEY_LEN], PublicKey>> {
+        static MAP: OnceLock<Mutex<HashMap<[u8; PUBLIC_KEY_LEN], PublicKey>>> = OnceLock::new();
+        MAP.get_or_init(|| Mutex::new(HashMap::new()))
+    }
+
+    pub(super) fn get(bytes: &[u8; PUBLIC_KEY_LEN]) -> Option<PublicKey> {
+        map().lock().ok().and_then(|m| m.get(bytes).copied())
+    }
+
+    pub(super) fn insert(key: PublicKey) {
+        if let Ok(mut m) = map().lock() {
+            if m.len() >= CAPACITY {
+                m.clear();
+            }
+            m.insert(key.bytes, key);
+        }
     }
 }
 
