@@ -1,0 +1,117 @@
+//! The network under test, inside the bench process: an in-process
+//! [`LocalNet`] (1 block producer, N miners, real TLS on loopback, durable
+//! Raft logs), one database on all N miners with a `kv` table, and the
+//! super client's config + key written to disk for the worker processes.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use covenant::client::{Args, CreateOptions};
+use covenant::core::api::chain::GetProvider;
+use covenant::core::config::{CONFIG_FILE_NAME, PRIVATE_KEY_FILE_NAME};
+use covenant::core::crypto::write_key_file;
+use covenant::core::types::Consistency;
+use covenant::miner::localnet::{LocalNet, LocalNetOptions};
+
+use crate::worker::Target;
+
+/// A running network with the benchmark's database on it.
+pub struct Setup {
+    /// The network.
+    pub net: LocalNet,
+    /// What the workers need to reach the database.
+    pub target: Target,
+}
+
+/// Starts the network under `dir` and creates the database (`kv` table included).
+pub async fn start(
+    dir: &Path,
+    nodes: usize,
+    consistency: Consistency,
+    sql_chain_period: Duration,
+) -> anyhow::Result<Setup> {
+    let options = LocalNetOptions {
+        miners: nodes,
+        sql_chain_period,
+        ..LocalNetOptions::default()
+    };
+    eprintln!("starting 1 block producer and {nodes} miners...");
+    let net = LocalNet::start(dir, options).await?;
+    let client = net.super_client()?;
+    for m in net.miner_addresses() {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while client
+            .call::<GetProvider>(&m)
+            .await
+            .ok()
+            .flatten()
+            .is_none()
+        {
+            if Instant::now() > deadline {
+                bail!("miner {m} never offered service");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let db = client
+        .create_database(CreateOptions {
+            node_count: u16::try_from(nodes).context("--nodes is too large")?,
+            target_miners: net.miner_addresses(),
+            consistency,
+            advance_payment: 1_000_000_000,
+            ..CreateOptions::default()
+        })
+        .await
+        .context("creating the database")?;
+    eprintln!("database {} ({consistency:?})", db.to_dsn());
+    let handle = client.open_database(&db.to_dsn()).await?;
+    handle
+        .wait_ready(Duration::from_secs(60))
+        .await
+        .context("the database never became ready")?;
+    handle
+        .exec(
+            "CREATE TABLE kv (k INTEGER PRIMARY KEY, v BLOB)",
+            Args::default(),
+        )
+        .await
+        .context("creating the kv table")?;
+    let leader = handle
+        .leader_guess()
+        .context("the database has no leader")?;
+    let leader_addr = net
+        .miners
+        .iter()
+        .find(|m| m.node_id() == leader)
+        .map(|m| m.local_addr().to_string())
+        .context("the leader is not one of the miners")?;
+    eprintln!("leader {leader} at {leader_addr}");
+    let config = write_client_config(&net, &dir.join("bench_client"))?;
+    Ok(Setup {
+        net,
+        target: Target {
+            config,
+            db,
+            leader,
+            leader_addr,
+        },
+    })
+}
+
+/// Writes the super client's config.yaml and private.key (empty
+/// passphrase) into `dir`; returns the config's path.
+fn write_client_config(net: &LocalNet, dir: &Path) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let identity = net.super_identity();
+    let mut config = net.client_config_for(identity);
+    config.set_config_dir(dir);
+    let path = dir.join(CONFIG_FILE_NAME);
+    config.save(&path)?;
+    write_key_file(
+        &dir.join(PRIVATE_KEY_FILE_NAME),
+        identity.private_key(),
+        b"",
+    )?;
+    Ok(path)
+}
