@@ -1,32 +1,68 @@
 //! A durable Raft log in SQLite, shared by every Raft group kind (main chain,
 //! databases).
 //!
-//! One dedicated thread owns the SQLite connection. Appends are queued and
-//! acknowledged through openraft's [`LogFlushed`] callback only after the
-//! transaction that holds them has committed with `synchronous=FULL`
-//! (fsync of the WAL): an entry is never reported durable before it is on
-//! disk. Appends that arrive while a commit is in progress are committed
-//! together (group commit), so fsyncs per second stay flat as load grows.
-//! Reads go through the same thread, so they always see earlier appends.
+//! Each store is one SQLite file (`raft.db`, WAL mode) whose connection is
+//! owned by one thread of a small process-wide pool (`writer`): a miner
+//! hosting hundreds of groups runs a handful of log threads, not one per
+//! group. A store is pinned to its thread, so its operations stay ordered
+//! and reads always see earlier appends. Appends are acknowledged through
+//! openraft's [`LogFlushed`] callback; appends that queue up while a commit
+//! runs are committed together (group commit), so fsyncs per second stay
+//! flat as load grows. An empty append (openraft sends none on heartbeats,
+//! but the API allows it) is acknowledged without a transaction.
+//!
+//! Durability is chosen per store ([`LogDurability`]): by default an append
+//! is acknowledged only after its transaction committed with
+//! `synchronous=FULL` (WAL fsynced).
+//!
+//! The file is held with SQLite's exclusive lock for the store's lifetime:
+//! no other connection or process can use a live log. Dropping the last
+//! clone closes it on the writer thread shortly after, and opening the same
+//! file again waits up to 10 s for that. Must not import the network layer
+//! or any state machine.
+
+mod sqlite;
+mod writer;
 
 use std::fmt::Debug;
+use std::marker::PhantomData;
 use std::ops::{Bound, RangeBounds};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::Arc;
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{
-    AnyError, Entry, LogId, OptionalSend, RaftLogId, RaftLogReader, RaftTypeConfig, StorageError,
+    Entry, LogId, OptionalSend, RaftLogId, RaftLogReader, RaftTypeConfig, StorageError,
     StorageIOError, Vote,
 };
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Serialize, de::DeserializeOwned};
 use tokio::sync::oneshot;
 
 use crate::codec;
+use writer::{Op, OpError, Reply, StoreHandle};
 
 /// Format version of everything this store writes; checked on open.
 const LOG_FORMAT_VERSION: u16 = 1;
+
+/// When an append counts as durable, and so when it is acknowledged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogDurability {
+    /// Acknowledge only after the WAL is fsynced (`synchronous=FULL`): an
+    /// acknowledged entry survives a crash of the process, the OS or the
+    /// power. Required for strong consistency.
+    #[default]
+    Fsync,
+    /// Acknowledge once the entry is written to the WAL, before any fsync;
+    /// a background flush fsyncs each store at most ~100 ms after a write.
+    /// A crash of the process loses nothing (the OS holds the writes), but
+    /// a crash of the OS or a power loss can lose the last ~100 ms of
+    /// acknowledged appends, truncations and purges — always a suffix, in
+    /// order, never a hole. Votes are still fsynced before `save_vote`
+    /// returns, so a replica never votes twice in a term. Meant for
+    /// eventual-consistency databases, which already acknowledge writes
+    /// before replicas have them.
+    Deferred,
+}
 
 /// Why the log store could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -66,58 +102,27 @@ impl LogStoreError {
     }
 }
 
-type Reply<T> = oneshot::Sender<Result<T, String>>;
-
-/// Work for the writer thread; payloads are already encoded by the caller.
-enum Op<C: RaftTypeConfig> {
-    Append {
-        rows: Vec<(u64, Vec<u8>)>,
-        callback: LogFlushed<C>,
-    },
-    Read {
-        start: u64,
-        end: Option<u64>,
-        reply: Reply<Vec<Vec<u8>>>,
-    },
-    LastEntry {
-        reply: Reply<Option<Vec<u8>>>,
-    },
-    TruncateFrom {
-        index: u64,
-        reply: Reply<()>,
-    },
-    PurgeUpTo {
-        index: u64,
-        log_id: Vec<u8>,
-        reply: Reply<()>,
-    },
-    PutMeta {
-        key: &'static str,
-        value: Option<Vec<u8>>,
-        reply: Reply<()>,
-    },
-    GetMeta {
-        key: &'static str,
-        reply: Reply<Option<Vec<u8>>>,
-    },
-}
-
-/// A Raft log stored in one SQLite file; cheap to clone (clones share the writer).
+/// A Raft log stored in one SQLite file; cheap to clone (clones share the
+/// connection, which closes when the last clone is dropped).
 pub struct LogStore<C: RaftTypeConfig> {
-    tx: mpsc::Sender<Op<C>>,
+    handle: Arc<StoreHandle>,
+    durability: LogDurability,
+    _config: PhantomData<fn() -> C>,
 }
 
 impl<C: RaftTypeConfig> Clone for LogStore<C> {
     fn clone(&self) -> Self {
         LogStore {
-            tx: self.tx.clone(),
+            handle: self.handle.clone(),
+            durability: self.durability,
+            _config: PhantomData,
         }
     }
 }
 
 impl<C: RaftTypeConfig> Debug for LogStore<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("LogStore")
+        write!(f, "LogStore({:?})", self.durability)
     }
 }
 
@@ -128,68 +133,40 @@ where
     C::Node: Serialize + DeserializeOwned,
     C::NodeId: Serialize + DeserializeOwned,
 {
-    /// Opens (or creates) the log at `path` and starts its writer thread.
+    /// Opens (or creates) the log at `path` with [`LogDurability::Fsync`].
     pub fn open(path: &Path) -> Result<LogStore<C>, LogStoreError> {
-        let open_err = |source| LogStoreError::Open {
-            path: path.to_path_buf(),
-            source,
-        };
-        let conn = Connection::open(path).map_err(open_err)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL;
-             PRAGMA synchronous=FULL;
-             CREATE TABLE IF NOT EXISTS log (idx INTEGER PRIMARY KEY, entry BLOB NOT NULL);
-             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);",
-        )
-        .map_err(open_err)?;
-        let version: Option<Vec<u8>> = conn
-            .query_row("SELECT value FROM meta WHERE key='format'", [], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(open_err)?;
-        match version.as_deref() {
-            None => {
-                conn.execute(
-                    "INSERT INTO meta(key, value) VALUES('format', ?1)",
-                    params![LOG_FORMAT_VERSION.to_le_bytes().to_vec()],
-                )
-                .map_err(open_err)?;
-            }
-            Some([a, b]) if u16::from_le_bytes([*a, *b]) == LOG_FORMAT_VERSION => {}
-            Some(other) => {
-                let found = match other {
-                    [a, b] => u16::from_le_bytes([*a, *b]),
-                    _ => u16::MAX,
-                };
-                return Err(LogStoreError::UnsupportedVersion {
-                    path: path.to_path_buf(),
-                    found,
-                    supported: LOG_FORMAT_VERSION,
-                });
-            }
-        }
-        let (tx, rx) = mpsc::channel();
-        std::thread::Builder::new()
-            .name("raft-log".into())
-            .spawn(move || writer_loop::<C>(conn, rx))
-            .map_err(LogStoreError::Thread)?;
-        Ok(LogStore { tx })
+        Self::open_with(path, LogDurability::Fsync)
     }
 
-    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Op<C>) -> Result<T, String> {
+    /// Opens (or creates) the log at `path` and pins it to a writer thread.
+    pub fn open_with(path: &Path, durability: LogDurability) -> Result<LogStore<C>, LogStoreError> {
+        let conn = sqlite::open(path, durability)?;
+        let handle = writer::attach(conn, durability).map_err(LogStoreError::Thread)?;
+        Ok(LogStore {
+            handle: Arc::new(handle),
+            durability,
+            _config: PhantomData,
+        })
+    }
+
+    /// The durability this store was opened with.
+    pub fn durability(&self) -> LogDurability {
+        self.durability
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Op) -> Result<T, OpError> {
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(make(reply))
-            .map_err(|_| "raft log writer thread has stopped".to_string())?;
-        rx.await
-            .map_err(|_| "raft log writer thread has stopped".to_string())?
+        self.handle.send(make(reply))?;
+        rx.await.map_err(|_| OpError::Stopped)?
     }
 
-    async fn get_meta<T: DeserializeOwned>(&self, key: &'static str) -> Result<Option<T>, String> {
+    async fn get_meta<T: DeserializeOwned>(
+        &self,
+        key: &'static str,
+    ) -> Result<Option<T>, MetaError> {
         match self.ask(|reply| Op::GetMeta { key, reply }).await? {
             None => Ok(None),
-            Some(bytes) => Ok(Some(codec::decode(&bytes).map_err(|e| e.to_string())?)),
+            Some(bytes) => Ok(Some(codec::decode(&bytes)?)),
         }
     }
 
@@ -197,17 +174,30 @@ where
         &self,
         key: &'static str,
         value: Option<&T>,
-    ) -> Result<(), String> {
+        sync: bool,
+    ) -> Result<(), MetaError> {
         let value = match value {
-            Some(v) => Some(codec::encode(v).map_err(|e| e.to_string())?),
+            Some(v) => Some(codec::encode(v)?),
             None => None,
         };
-        self.ask(|reply| Op::PutMeta { key, value, reply }).await
+        self.ask(|reply| Op::PutMeta {
+            key,
+            value,
+            sync,
+            reply,
+        })
+        .await?;
+        Ok(())
     }
 }
 
-fn any(msg: String) -> AnyError {
-    AnyError::error(msg)
+/// Why a metadata value could not be read or written.
+#[derive(Debug, thiserror::Error)]
+enum MetaError {
+    #[error(transparent)]
+    Op(#[from] OpError),
+    #[error(transparent)]
+    Codec(#[from] codec::CodecError),
 }
 
 impl<C> RaftLogReader<C> for LogStore<C>
@@ -234,7 +224,7 @@ where
         let rows = self
             .ask(|reply| Op::Read { start, end, reply })
             .await
-            .map_err(|e| StorageIOError::read_logs(any(e)))?;
+            .map_err(|e| StorageIOError::read_logs(&e))?;
         let mut entries = Vec::with_capacity(rows.len());
         for bytes in &rows {
             match codec::decode::<Entry<C>>(bytes) {
@@ -259,11 +249,11 @@ where
         let last_purged_log_id: Option<LogId<C::NodeId>> = self
             .get_meta("last_purged")
             .await
-            .map_err(|e| StorageIOError::read_logs(any(e)))?;
+            .map_err(|e| StorageIOError::read_logs(&e))?;
         let last = self
             .ask(|reply| Op::LastEntry { reply })
             .await
-            .map_err(|e| StorageIOError::read_logs(any(e)))?;
+            .map_err(|e| StorageIOError::read_logs(&e))?;
         let last_log_id = match last {
             Some(bytes) => Some(
                 codec::decode::<Entry<C>>(&bytes)
@@ -284,24 +274,26 @@ where
     }
 
     async fn save_vote(&mut self, vote: &Vote<C::NodeId>) -> Result<(), StorageError<C::NodeId>> {
-        self.put_meta("vote", Some(vote))
+        // Always durable before returning, whatever the mode: a replica must
+        // never forget a vote it granted.
+        self.put_meta("vote", Some(vote), true)
             .await
-            .map_err(|e| StorageIOError::write_vote(any(e)).into())
+            .map_err(|e| StorageIOError::write_vote(&e).into())
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote<C::NodeId>>, StorageError<C::NodeId>> {
         self.get_meta("vote")
             .await
-            .map_err(|e| StorageIOError::read_vote(any(e)).into())
+            .map_err(|e| StorageIOError::read_vote(&e).into())
     }
 
     async fn save_committed(
         &mut self,
         committed: Option<LogId<C::NodeId>>,
     ) -> Result<(), StorageError<C::NodeId>> {
-        self.put_meta("committed", committed.as_ref())
+        self.put_meta("committed", committed.as_ref(), false)
             .await
-            .map_err(|e| StorageIOError::write(any(e)).into())
+            .map_err(|e| StorageIOError::write(&e).into())
     }
 
     async fn read_committed(
@@ -309,7 +301,7 @@ where
     ) -> Result<Option<LogId<C::NodeId>>, StorageError<C::NodeId>> {
         self.get_meta("committed")
             .await
-            .map_err(|e| StorageIOError::read(any(e)).into())
+            .map_err(|e| StorageIOError::read(&e).into())
     }
 
     async fn append<I>(
@@ -326,9 +318,10 @@ where
             let bytes = codec::encode(&entry).map_err(|e| StorageIOError::write_logs(&e))?;
             rows.push((entry.get_log_id().index, bytes));
         }
-        self.tx.send(Op::Append { rows, callback }).map_err(|_| {
-            StorageIOError::write_logs(any("raft log writer thread has stopped".into()))
-        })?;
+        let done: writer::Done = Box::new(move |r| callback.log_io_completed(r));
+        self.handle
+            .send(Op::Append { rows, done })
+            .map_err(|e| StorageIOError::write_logs(&e))?;
         Ok(())
     }
 
@@ -336,7 +329,7 @@ where
         let index = log_id.index;
         self.ask(|reply| Op::TruncateFrom { index, reply })
             .await
-            .map_err(|e| StorageIOError::write_logs(any(e)).into())
+            .map_err(|e| StorageIOError::write_logs(&e).into())
     }
 
     async fn purge(&mut self, log_id: LogId<C::NodeId>) -> Result<(), StorageError<C::NodeId>> {
@@ -348,135 +341,8 @@ where
             reply,
         })
         .await
-        .map_err(|e| StorageIOError::write_logs(any(e)).into())
+        .map_err(|e| StorageIOError::write_logs(&e).into())
     }
-}
-
-/// Runs on the dedicated thread until every [`LogStore`] clone is dropped.
-fn writer_loop<C: RaftTypeConfig>(mut conn: Connection, rx: mpsc::Receiver<Op<C>>) {
-    let mut next: Option<Op<C>> = None;
-    loop {
-        let op = match next.take() {
-            Some(op) => op,
-            None => match rx.recv() {
-                Ok(op) => op,
-                Err(_) => return,
-            },
-        };
-        match op {
-            Op::Append { rows, callback } => {
-                // Group commit: take every append already queued behind this one.
-                let mut batch = vec![(rows, callback)];
-                loop {
-                    match rx.try_recv() {
-                        Ok(Op::Append { rows, callback }) => batch.push((rows, callback)),
-                        Ok(other) => {
-                            next = Some(other);
-                            break;
-                        }
-                        Err(_) => break,
-                    }
-                }
-                let result = append_batch(&mut conn, &batch);
-                for (_, callback) in batch {
-                    let r = match &result {
-                        Ok(()) => Ok(()),
-                        Err(e) => Err(std::io::Error::other(e.to_string())),
-                    };
-                    callback.log_io_completed(r);
-                }
-            }
-            Op::Read { start, end, reply } => {
-                let _ = reply.send(read_range(&conn, start, end).map_err(|e| e.to_string()));
-            }
-            Op::LastEntry { reply } => {
-                let r = conn
-                    .query_row("SELECT entry FROM log ORDER BY idx DESC LIMIT 1", [], |r| {
-                        r.get::<_, Vec<u8>>(0)
-                    })
-                    .optional();
-                let _ = reply.send(r.map_err(|e| e.to_string()));
-            }
-            Op::TruncateFrom { index, reply } => {
-                let r = conn
-                    .execute("DELETE FROM log WHERE idx >= ?1", params![index as i64])
-                    .map(|_| ());
-                let _ = reply.send(r.map_err(|e| e.to_string()));
-            }
-            Op::PurgeUpTo {
-                index,
-                log_id,
-                reply,
-            } => {
-                let r = purge(&mut conn, index, &log_id);
-                let _ = reply.send(r.map_err(|e| e.to_string()));
-            }
-            Op::PutMeta { key, value, reply } => {
-                let r = match value {
-                    Some(v) => conn.execute(
-                        "INSERT INTO meta(key, value) VALUES(?1, ?2)
-                         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                        params![key, v],
-                    ),
-                    None => conn.execute("DELETE FROM meta WHERE key = ?1", params![key]),
-                }
-                .map(|_| ());
-                let _ = reply.send(r.map_err(|e| e.to_string()));
-            }
-            Op::GetMeta { key, reply } => {
-                let r = conn
-                    .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
-                        r.get::<_, Vec<u8>>(0)
-                    })
-                    .optional();
-                let _ = reply.send(r.map_err(|e| e.to_string()));
-            }
-        }
-    }
-}
-
-type Batch<C> = [(Vec<(u64, Vec<u8>)>, LogFlushed<C>)];
-
-fn append_batch<C: RaftTypeConfig>(
-    conn: &mut Connection,
-    batch: &Batch<C>,
-) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
-    {
-        let mut stmt =
-            tx.prepare_cached("INSERT OR REPLACE INTO log(idx, entry) VALUES(?1, ?2)")?;
-        for (rows, _) in batch {
-            for (idx, bytes) in rows {
-                stmt.execute(params![*idx as i64, bytes])?;
-            }
-        }
-    }
-    tx.commit()
-}
-
-fn read_range(conn: &Connection, start: u64, end: Option<u64>) -> rusqlite::Result<Vec<Vec<u8>>> {
-    let end = end.unwrap_or(u64::MAX).min(i64::MAX as u64);
-    let start = start.min(i64::MAX as u64);
-    let mut stmt =
-        conn.prepare_cached("SELECT entry FROM log WHERE idx >= ?1 AND idx < ?2 ORDER BY idx")?;
-    let rows = stmt.query_map(params![start as i64, end as i64], |r| {
-        r.get::<_, Vec<u8>>(0)
-    })?;
-    rows.collect()
-}
-
-fn purge(conn: &mut Connection, index: u64, log_id: &[u8]) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
-    tx.execute(
-        "INSERT INTO meta(key, value) VALUES('last_purged', ?1)
-         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        params![log_id],
-    )?;
-    tx.execute(
-        "DELETE FROM log WHERE idx <= ?1",
-        params![index.min(i64::MAX as u64) as i64],
-    )?;
-    tx.commit()
 }
 
 #[cfg(test)]
@@ -492,6 +358,7 @@ mod tests {
     };
 
     use super::*;
+    use rusqlite::{Connection, params};
 
     openraft::declare_raft_types!(
         pub(super) TestConfig:
@@ -602,14 +469,14 @@ mod tests {
         }
     }
 
-    struct Builder;
+    struct Builder(LogDurability);
 
     impl StoreBuilder<TestConfig, LogStore<TestConfig>, MemSm, tempfile::TempDir> for Builder {
         async fn build(
             &self,
         ) -> Result<(tempfile::TempDir, LogStore<TestConfig>, MemSm), StorageError<u64>> {
             let dir = tempfile::tempdir().map_err(|e| StorageIOError::write(&e))?;
-            let store = LogStore::open(&dir.path().join("raft.db"))
+            let store = LogStore::open_with(&dir.path().join("raft.db"), self.0)
                 .map_err(|e| StorageIOError::write(&e))?;
             Ok((dir, store, MemSm::default()))
         }
@@ -617,7 +484,122 @@ mod tests {
 
     #[test]
     fn openraft_storage_suite() {
-        Suite::test_all(Builder).unwrap();
+        Suite::test_all(Builder(LogDurability::Fsync)).unwrap();
+    }
+
+    #[test]
+    fn openraft_storage_suite_deferred() {
+        Suite::test_all(Builder(LogDurability::Deferred)).unwrap();
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    fn entries(range: std::ops::RangeInclusive<u64>) -> Vec<Entry<TestConfig>> {
+        range
+            .map(|i| Entry {
+                log_id: LogId::new(openraft::CommittedLeaderId::new(1, 1), i),
+                payload: EntryPayload::Normal(i),
+            })
+            .collect()
+    }
+
+    /// What the main database file holds on its own, without the WAL: what
+    /// is certainly on disk after a checkpoint.
+    fn main_file_only<T: rusqlite::types::FromSql>(path: &Path, sql: &str) -> Option<T> {
+        let copy = tempfile::tempdir().unwrap();
+        let to = copy.path().join("copy.db");
+        std::fs::copy(path, &to).unwrap();
+        let conn = Connection::open(&to).unwrap();
+        conn.query_row(sql, [], |r| r.get(0)).ok()
+    }
+
+    fn log_threads() -> usize {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .filter(|name| name.starts_with("raft-log"))
+            .count()
+    }
+
+    #[test]
+    fn many_stores_share_a_few_writer_threads() {
+        let dir = tempfile::tempdir().unwrap();
+        runtime().block_on(async {
+            let mut stores = Vec::new();
+            for i in 0..3 * writer::WRITER_THREADS {
+                let path = dir.path().join(format!("raft{i}.db"));
+                stores.push(LogStore::<TestConfig>::open(&path).unwrap());
+            }
+            for (i, store) in stores.iter_mut().enumerate() {
+                let i = i as u64;
+                store.blocking_append(entries(1..=i + 1)).await.unwrap();
+            }
+            for (i, store) in stores.iter_mut().enumerate() {
+                let state = store.get_log_state().await.unwrap();
+                assert_eq!(state.last_log_id.map(|l| l.index), Some(i as u64 + 1));
+            }
+        });
+        let threads = log_threads();
+        assert!(
+            (1..=writer::WRITER_THREADS).contains(&threads),
+            "{threads} log threads for {} stores",
+            3 * writer::WRITER_THREADS
+        );
+    }
+
+    #[test]
+    fn empty_append_is_acknowledged_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        runtime().block_on(async {
+            let mut store = LogStore::<TestConfig>::open(&dir.path().join("raft.db")).unwrap();
+            store.blocking_append(entries(1..=3)).await.unwrap();
+            store.blocking_append(Vec::new()).await.unwrap();
+            let state = store.get_log_state().await.unwrap();
+            assert_eq!(state.last_log_id.map(|l| l.index), Some(3));
+        });
+    }
+
+    #[test]
+    fn deferred_appends_reach_the_disk_soon() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("raft.db");
+        runtime().block_on(async {
+            let mut store =
+                LogStore::<TestConfig>::open_with(&path, LogDurability::Deferred).unwrap();
+            assert_eq!(store.durability(), LogDurability::Deferred);
+            store.blocking_append(entries(1..=4)).await.unwrap();
+            // Only a checkpoint puts the rows into the main file; the background
+            // flush must do one without any further activity on the store.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            loop {
+                let count: Option<i64> = main_file_only(&path, "SELECT count(*) FROM log");
+                if count == Some(4) {
+                    break;
+                }
+                assert!(std::time::Instant::now() < deadline, "never flushed");
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        });
+    }
+
+    #[test]
+    fn deferred_votes_are_durable_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("raft.db");
+        runtime().block_on(async {
+            let mut store =
+                LogStore::<TestConfig>::open_with(&path, LogDurability::Deferred).unwrap();
+            store.save_vote(&Vote::new(7, 2)).await.unwrap();
+            let on_disk: Option<Vec<u8>> =
+                main_file_only(&path, "SELECT value FROM meta WHERE key='vote'");
+            let vote: Vote<u64> = codec::decode(&on_disk.expect("vote not on disk")).unwrap();
+            assert_eq!(vote, Vote::new(7, 2));
+        });
     }
 
     #[test]
@@ -663,6 +645,9 @@ mod tests {
         let path = dir.path().join("raft.db");
         drop(LogStore::<TestConfig>::open(&path).unwrap());
         let conn = Connection::open(&path).unwrap();
+        // The store's writer thread may still be closing its exclusive connection.
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .unwrap();
         conn.execute(
             "UPDATE meta SET value = ?1 WHERE key='format'",
             params![vec![9u8, 0]],

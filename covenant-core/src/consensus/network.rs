@@ -188,9 +188,9 @@ where
         let n = rpc.entries.len() as u64;
         let payload = codec::encode(&rpc).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         if n > 1 && payload.len() > MAX_APPEND_BYTES {
-            return Err(RPCError::PayloadTooLarge(PayloadTooLarge::new_entries_hint(
-                (n / 2).max(1),
-            )));
+            return Err(RPCError::PayloadTooLarge(
+                PayloadTooLarge::new_entries_hint((n / 2).max(1)),
+            ));
         }
         self.send_encoded(RaftRpcKind::AppendEntries, payload, &option)
             .await

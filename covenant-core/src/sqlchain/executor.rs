@@ -342,12 +342,12 @@ impl Executor {
                 // the seeded stream while statements step and in `record`.
                 let _resolving = match &self.entropy {
                     Some(entropy) => {
-                        let frozen = clock::Frozen::at(item.env.timestamp_ms).map_err(
-                            |message| SqlError::Storage {
+                        let frozen = clock::Frozen::at(item.env.timestamp_ms).map_err(|message| {
+                            SqlError::Storage {
                                 op: "freeze the clock",
                                 message,
-                            },
-                        );
+                            }
+                        });
                         match frozen {
                             Ok(f) => Some((f, entropy.scope(&item.env.seed))),
                             Err(e) => {

@@ -719,7 +719,11 @@ fn a_batch_gives_the_outcomes_of_running_its_requests_one_by_one() {
         .unwrap();
     let oks: Vec<bool> = out.iter().map(|(o, _)| o.is_ok()).collect();
     assert_eq!(oks, vec![true, false, true, false, true]);
-    assert!(matches!(out[3].0, Err(SqlError::StepBudget { .. })), "{:?}", out[3].0);
+    assert!(
+        matches!(out[3].0, Err(SqlError::StepBudget { .. })),
+        "{:?}",
+        out[3].0
+    );
     assert_eq!(
         rows(&ex, "SELECT x FROM t ORDER BY x"),
         vec![vec![int(1)], vec![int(2)], vec![int(3)]]
