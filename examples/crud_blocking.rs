@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use covenant::client::blocking::Client;
-use covenant::client::core::api::chain::GetProvider;
 use covenant::client::core::net::NodeIdentity;
 use covenant::client::{Args, CreateOptions, RowsExt as _, Token, Value, VerifyOptions};
 use covenant::miner::localnet::{LocalNet, LocalNetOptions};
@@ -41,6 +40,7 @@ fn main() -> anyhow::Result<()> {
     };
     let difficulty = options.difficulty;
     let net = network_rt.block_on(LocalNet::start(dir.path(), options))?;
+    network_rt.block_on(net.wait_for_providers(Duration::from_secs(30)))?;
     let result = app(&net, difficulty);
     eprintln!("stopping the network...");
     network_rt.block_on(net.shutdown());
@@ -76,18 +76,6 @@ fn app(net: &LocalNet, difficulty: u32) -> anyhow::Result<()> {
     bank.wait_for_tx(&tx, Duration::from_secs(30))?;
     eprintln!("balance: {} Particle", client.balance(Token::Particle)?);
 
-    for miner in net.miner_addresses() {
-        eventually(
-            "the miners to offer service",
-            Duration::from_secs(30),
-            || {
-                client
-                    .block_on(client.as_async().call::<GetProvider>(&miner))
-                    .ok()
-                    .flatten()
-            },
-        )?;
-    }
     eprintln!("creating a 3-node database...");
     let id = client.create_database(CreateOptions {
         node_count: 3,

@@ -9,9 +9,8 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use covenant::client::core::ErrorCode;
-use covenant::client::core::api::chain::GetProvider;
 use covenant::client::core::net::NodeIdentity;
 use covenant::client::{Args, Client, ClientError, CreateOptions, Permission, Roles, Token, Value};
 use covenant::miner::localnet::{LocalNet, LocalNetOptions};
@@ -52,18 +51,7 @@ async fn run(net: &LocalNet, options: &LocalNetOptions) -> anyhow::Result<()> {
     println!("owner  {}", owner.address());
     println!("reader {}", reader.address());
 
-    let miner = net
-        .miner_addresses()
-        .into_iter()
-        .next()
-        .context("the network has no miner")?;
-    let deadline = Instant::now() + STEP;
-    while bank.call::<GetProvider>(&miner).await?.is_none() {
-        if Instant::now() > deadline {
-            bail!("the miner did not offer its service within {STEP:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    net.wait_for_providers(STEP).await?;
     let id = owner.create_database(CreateOptions::default()).await?;
     let dsn = id.to_dsn();
     let owned = owner.open_database(&dsn).await?;

@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use clap::Parser;
-use covenant::client::core::api::chain::GetProvider;
 use covenant::client::core::config::CONFIG_FILE_NAME;
 use covenant::client::core::crypto::write_key_file;
 use covenant::client::core::net::NodeIdentity;
@@ -93,7 +92,7 @@ async fn tour(
     started: Instant,
 ) -> anyhow::Result<()> {
     let super_client = net.super_client()?;
-    wait_for_miners(net, &super_client).await?;
+    net.wait_for_providers(STEP).await?;
     step(
         started,
         "network up; every miner offers its service on the main chain",
@@ -163,20 +162,6 @@ async fn tour(
             "\nThe network lives in this process and stops when it exits. To reach the database \
              with `cql console`, run\n  cargo run --release --example quickstart -- --keep-running"
         );
-    }
-    Ok(())
-}
-
-/// Waits until every miner's `ProvideService` is on the main chain.
-async fn wait_for_miners(net: &LocalNet, client: &Client) -> anyhow::Result<()> {
-    let deadline = Instant::now() + STEP;
-    for miner in net.miner_addresses() {
-        while client.call::<GetProvider>(&miner).await?.is_none() {
-            if Instant::now() > deadline {
-                bail!("miner {miner} did not offer its service within {STEP:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
     }
     Ok(())
 }

@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use covenant_client::core::api::chain::GetProvider;
 use covenant_client::core::codec;
 use covenant_client::core::config::{CONFIG_FILE_NAME, PRIVATE_KEY_FILE_NAME};
 use covenant_client::core::crypto::write_key_file;
@@ -49,12 +48,9 @@ async fn network(dir: &Path) -> (LocalNet, Client, Database) {
     .await
     .unwrap();
     let client = net.super_client().unwrap();
-    for m in net.miner_addresses() {
-        eventually("the miner's ProvideService", || async {
-            client.call::<GetProvider>(&m).await.ok().flatten()
-        })
-        .await;
-    }
+    net.wait_for_providers(Duration::from_secs(20))
+        .await
+        .unwrap();
     let id = client
         .create_database(CreateOptions {
             node_count: 1,

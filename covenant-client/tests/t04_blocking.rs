@@ -6,7 +6,6 @@
 use std::time::{Duration, Instant};
 
 use covenant_client::blocking::Client;
-use covenant_client::core::api::chain::GetProvider;
 use covenant_client::core::crypto::PrivateKey;
 use covenant_client::{
     Args, ClientError, CreateOptions, Query, QueryKind, RowsExt as _, Token, TxState, Value,
@@ -68,14 +67,9 @@ fn blocking_client_creates_writes_reads_and_verifies() {
         1_000
     );
 
-    for m in net.miner_addresses() {
-        eventually("the miner's ProvideService", || {
-            client
-                .block_on(client.as_async().call::<GetProvider>(&m))
-                .ok()
-                .flatten()
-        });
-    }
+    network_rt
+        .block_on(net.wait_for_providers(Duration::from_secs(20)))
+        .unwrap();
     let id = client
         .create_database(CreateOptions {
             node_count: 1,

@@ -11,11 +11,9 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use covenant_client::CreateOptions;
-use covenant_client::core::api::chain::GetProvider;
 use covenant_client::core::config::{CONFIG_FILE_NAME, PRIVATE_KEY_FILE_NAME};
 use covenant_client::core::crypto::write_key_file;
 use covenant_miner::localnet::{LocalNet, LocalNetOptions};
-use tokio::time::Instant;
 
 /// A local network with one database, and a client config for its owner on disk.
 struct Net {
@@ -34,13 +32,9 @@ impl Net {
             .unwrap();
         let client = net.super_client().unwrap();
         let miners = net.miner_addresses();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        for m in &miners {
-            while client.call::<GetProvider>(m).await.ok().flatten().is_none() {
-                assert!(Instant::now() < deadline, "miner {m} never offered service");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
+        net.wait_for_providers(Duration::from_secs(15))
+            .await
+            .unwrap();
         let id = client
             .create_database(CreateOptions {
                 target_miners: miners,

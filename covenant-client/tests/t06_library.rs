@@ -13,7 +13,6 @@
 use std::time::Duration;
 
 use covenant_client::core::ErrorCode;
-use covenant_client::core::api::chain::GetProvider;
 use covenant_client::core::net::NodeIdentity;
 use covenant_client::{
     Args, Client, ClientError, CreateOptions, Database, DatabaseId, Permission, Query, QueryKind,
@@ -66,13 +65,7 @@ impl Net {
         let dir = tempfile::tempdir().unwrap();
         let net = LocalNet::start(dir.path(), options).await.unwrap();
         let owner = net.super_client().unwrap();
-        for m in net.miner_addresses() {
-            poll("the miners' ProvideService", START, || {
-                let owner = &owner;
-                async move { owner.call::<GetProvider>(&m).await.ok().flatten() }
-            })
-            .await;
-        }
+        net.wait_for_providers(START).await.unwrap();
         let id = owner
             .create_database(CreateOptions {
                 node_count: u16::try_from(miners).unwrap(),

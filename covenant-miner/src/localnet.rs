@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use covenant_client::Client;
+use covenant_core::api::chain::GetProvider;
 use covenant_core::config::{
     BlockProducerInfo, Config, GenesisAccount, GenesisConfig, MinerConfig,
 };
@@ -209,6 +210,33 @@ impl LocalNet {
             .iter()
             .map(|(_, id)| id.node_id())
             .collect()
+    }
+
+    /// Waits until the main chain holds every miner's service offer, so a
+    /// database can be created on them; an error after `timeout`.
+    pub async fn wait_for_providers(&self, timeout: Duration) -> Result<()> {
+        let client = self.super_client()?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        for m in self.miner_addresses() {
+            while client
+                .call::<GetProvider>(&m)
+                .await
+                .ok()
+                .flatten()
+                .is_none()
+            {
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(MinerError::Config {
+                        path: self.dir.display().to_string(),
+                        reason: format!(
+                            "miner {m} did not offer service on the chain within {timeout:?}"
+                        ),
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        Ok(())
     }
 
     /// Stops miner `i` (its data stays); [`Self::restart_miner`] brings it back.

@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use covenant::client::{Args, Client};
-use covenant::core::api::chain::GetProvider;
 use covenant::core::crypto::NodeId;
 use covenant::core::types::{
     Consistency, CreateDatabase, DatabaseId, ResourceAsk, Token, TxPayload,
@@ -98,25 +97,6 @@ fn idle_seconds() -> u64 {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(60)
-}
-
-async fn wait_for_providers(net: &LocalNet, client: &Client) -> anyhow::Result<()> {
-    for m in net.miner_addresses() {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while client
-            .call::<GetProvider>(&m)
-            .await
-            .ok()
-            .flatten()
-            .is_none()
-        {
-            if Instant::now() > deadline {
-                bail!("miner {m} never offered service");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-    Ok(())
 }
 
 /// Submits `dbs` CreateDatabase transactions with consecutive nonces and
@@ -270,7 +250,7 @@ pub async fn run(dbs: usize) -> anyhow::Result<String> {
     eprintln!("starting 1 block producer and {MINERS} miners...");
     let mut net = LocalNet::start(dir.path(), options).await?;
     let client = net.super_client()?;
-    wait_for_providers(&net, &client).await?;
+    net.wait_for_providers(Duration::from_secs(30)).await?;
     let rss_before = rss_kib()?;
     let threads_before = threads();
 

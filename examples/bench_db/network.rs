@@ -4,11 +4,10 @@
 //! super client's config + key written to disk for the worker processes.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use covenant::client::{Args, CreateOptions};
-use covenant::core::api::chain::GetProvider;
 use covenant::core::config::{CONFIG_FILE_NAME, PRIVATE_KEY_FILE_NAME};
 use covenant::core::crypto::write_key_file;
 use covenant::core::types::Consistency;
@@ -39,21 +38,7 @@ pub async fn start(
     eprintln!("starting 1 block producer and {nodes} miners...");
     let net = LocalNet::start(dir, options).await?;
     let client = net.super_client()?;
-    for m in net.miner_addresses() {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while client
-            .call::<GetProvider>(&m)
-            .await
-            .ok()
-            .flatten()
-            .is_none()
-        {
-            if Instant::now() > deadline {
-                bail!("miner {m} never offered service");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
+    net.wait_for_providers(Duration::from_secs(30)).await?;
     let db = client
         .create_database(CreateOptions {
             node_count: u16::try_from(nodes).context("--nodes is too large")?,
