@@ -147,6 +147,8 @@ pub enum ErrorCode {
     PermissionDenied = 7001,
     /// A signed request's timestamp is too far from the server's clock.
     StaleRequest = 7002,
+    /// The signed request was already applied; a request applies at most once.
+    DuplicateRequest = 7003,
 }
 
 impl ErrorCode {
@@ -192,6 +194,9 @@ pub enum Error {
     /// The durable Raft log failed to open.
     #[error(transparent)]
     LogStore(#[from] crate::consensus::LogStoreError),
+    /// A group's on-disk Raft snapshot could not be read or written.
+    #[error(transparent)]
+    SnapshotStore(#[from] crate::consensus::state_machine::SnapshotStoreError),
     /// A config file could not be read, parsed, validated or written.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
@@ -219,6 +224,7 @@ impl Error {
             Error::KeyFile(e) => e.code(),
             Error::Pow(e) => e.code(),
             Error::LogStore(e) => e.code(),
+            Error::SnapshotStore(e) => e.code(),
             Error::Config(e) => e.code(),
             Error::Net(e) => e.code(),
             Error::Metrics(e) => e.code(),

@@ -25,6 +25,11 @@ pub struct MinerConfig {
     /// When not empty, the only users (wallet addresses) this miner serves.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub target_users: Vec<Address>,
+    /// Raft log entries a database group applies between two snapshots of a
+    /// replica (after one, the log it covers is purged); 0 never snapshots.
+    /// The default suits every deployment; tests lower it.
+    #[serde(skip_serializing_if = "MinerConfig::is_default_snapshot_log_entries")]
+    pub snapshot_log_entries: u64,
 }
 
 impl Default for MinerConfig {
@@ -34,6 +39,7 @@ impl Default for MinerConfig {
             max_req_time_gap: Duration::from_secs(5 * 60),
             provide_service_interval: Duration::from_secs(10),
             target_users: Vec::new(),
+            snapshot_log_entries: MinerConfig::DEFAULT_SNAPSHOT_LOG_ENTRIES,
         }
     }
 }
@@ -41,6 +47,13 @@ impl Default for MinerConfig {
 impl MinerConfig {
     /// The `RootDir` that `cql generate -miner` writes.
     pub const DEFAULT_ROOT_DIR: &'static str = "./data";
+
+    /// The default `SnapshotLogEntries`.
+    pub const DEFAULT_SNAPSHOT_LOG_ENTRIES: u64 = 50_000;
+
+    fn is_default_snapshot_log_entries(n: &u64) -> bool {
+        *n == MinerConfig::DEFAULT_SNAPSHOT_LOG_ENTRIES
+    }
 }
 
 /// Where the adapter keeps data: on the Covenant network or in local SQLite files.

@@ -21,10 +21,12 @@ use tokio::sync::watch;
 
 use super::state_machine::{Replica, SnapshotParts, StateMachine};
 use super::types::RaftPeer;
-use crate::codec;
-use crate::crypto::{Address, PublicKey, Signature};
+use crate::codec::{self, CodecError};
+use crate::crypto::{Address, NodeId, PrivateKey, PublicKey, Signature};
 use crate::hash::Hash;
-use crate::sqlchain::block::{BlockEntry, SqlBlock, SqlBlockHeader, Stamp};
+use crate::sqlchain::block::{
+    self, BlockEntry, SQL_BLOCK_VERSION, SqlBlock, SqlBlockHeader, Stamp,
+};
 use crate::sqlchain::executor::{BatchItem, Dump, Executor, Reader, SqlError, WriteEnv};
 use crate::sqlchain::ledger;
 use crate::sqlchain::query::{Query, QueryResult};
@@ -77,6 +79,41 @@ impl SealProposal {
             writes: block.writes.len() as u64,
             reads: block.reads,
         }
+    }
+
+    /// Builds and signs the proposal of the block sealing the oldest pending
+    /// writes, whose leaves are `write_leaves` (see
+    /// [`DatabaseShared::pending_leaves`]), and `reads`: the same header and
+    /// signature as [`SqlBlock::seal`] over those entries, without them.
+    #[allow(clippy::too_many_arguments)]
+    pub fn sign(
+        database: DatabaseId,
+        count: u64,
+        height: u64,
+        parent: Hash,
+        timestamp: u64,
+        write_leaves: &[Hash],
+        reads: Vec<BlockEntry>,
+        producer: NodeId,
+        key: &PrivateKey,
+    ) -> Result<SealProposal, CodecError> {
+        let header = SqlBlockHeader {
+            version: SQL_BLOCK_VERSION,
+            database,
+            count,
+            height,
+            parent,
+            merkle_root: block::merkle_root(write_leaves, &reads)?,
+            timestamp,
+            producer,
+        };
+        Ok(SealProposal {
+            signature: key.sign(&header.hash()?),
+            producer_key: key.public_key(),
+            header,
+            writes: write_leaves.len() as u64,
+            reads,
+        })
     }
 }
 
@@ -322,9 +359,21 @@ impl DatabaseShared {
         std::mem::take(&mut *lock(&self.usage))
     }
 
-    /// Applied writes not yet sealed.
+    /// Applied writes not yet sealed (decodes them all: prefer
+    /// [`Self::pending_len`] or [`Self::pending_leaves`]).
     pub fn pending(&self) -> Result<Vec<BlockEntry>, DatabaseError> {
         self.with_exec(|e| Ok(e.with_connection(ledger::pending)?))
+    }
+
+    /// How many applied writes are not yet sealed.
+    pub fn pending_len(&self) -> Result<u64, DatabaseError> {
+        self.with_exec(|e| Ok(e.with_connection(ledger::pending_len)?))
+    }
+
+    /// The merkle leaves and sizes of the unsealed writes, oldest first:
+    /// what the leader needs to seal them.
+    pub fn pending_leaves(&self) -> Result<Vec<ledger::PendingLeaf>, DatabaseError> {
+        self.with_exec(|e| Ok(e.with_connection(|c| ledger::pending_leaves(c, None))?))
     }
 
     /// The block numbered `count`.
@@ -380,7 +429,39 @@ impl DatabaseShared {
                 Ok(DbApplied::Refused("no command in this entry".into()))
             }
             Some(DbCommand::Writes(writes)) => {
-                let items: Vec<BatchItem<'_>> = writes
+                // The pending list holds only this database's writes (sealing
+                // relies on it): a write for another database, which only a
+                // faulty leader proposes, fails here on every replica alike.
+                // A signed request applies at most once: a replay of one
+                // already applied (sealed or pending), or a repeat within
+                // this entry, fails alike on every replica and is not recorded.
+                let mut verdicts = Vec::with_capacity(writes.len());
+                let mut in_entry = std::collections::HashSet::new();
+                for w in &writes {
+                    let verdict = if w.request.body.database != self.id {
+                        Verdict::Foreign
+                    } else {
+                        let id = w.request.hash().map_err(|e| e.to_string())?;
+                        let at = exec
+                            .with_connection(|c| ledger::applied_at(c, &id))
+                            .map_err(|e| e.to_string())?;
+                        match at {
+                            Some(at) => Verdict::Duplicate(id, at),
+                            None if !in_entry.insert(id) => {
+                                Verdict::Duplicate(id, ledger::AppliedAt::Pending)
+                            }
+                            None => Verdict::Fresh,
+                        }
+                    };
+                    verdicts.push(verdict);
+                }
+                let own: Vec<&StampedWrite> = writes
+                    .iter()
+                    .zip(&verdicts)
+                    .filter(|(_, v)| matches!(v, Verdict::Fresh))
+                    .map(|(w, _)| w)
+                    .collect();
+                let items: Vec<BatchItem<'_>> = own
                     .iter()
                     .map(|w| BatchItem {
                         queries: &w.request.body.queries,
@@ -401,16 +482,11 @@ impl DatabaseShared {
                                     message: e.to_string(),
                                 },
                             };
-                            let w = writes.get(i).ok_or_else(|| SqlError::Storage {
+                            let w = own.get(i).ok_or_else(|| SqlError::Storage {
                                 op: "record",
                                 message: format!("no write at batch position {i}"),
                             })?;
-                            let entry = BlockEntry {
-                                request: w.request.clone(),
-                                response_digest: o.digest()?,
-                                stamp: Some(w.stamp),
-                            };
-                            ledger::push_pending(conn, &entry)?;
+                            ledger::push_pending(conn, &w.request, &o.digest()?, Some(w.stamp))?;
                             Ok(o)
                         },
                         record_progress,
@@ -418,7 +494,37 @@ impl DatabaseShared {
                     .map_err(|e| e.to_string())?;
                 drop(guard);
                 drop(progress);
-                let outcomes: Vec<Outcome> = done.into_iter().map(|(_, o)| o).collect();
+                let mut done = done.into_iter().map(|(_, o)| o);
+                let outcomes: Vec<Outcome> = writes
+                    .iter()
+                    .zip(&verdicts)
+                    .map(|(w, verdict)| match verdict {
+                        Verdict::Fresh => done.next().unwrap_or_else(|| Outcome::Failed {
+                            code: crate::ErrorCode::Storage.as_u32(),
+                            message: "the write produced no outcome".into(),
+                        }),
+                        Verdict::Foreign => Outcome::Failed {
+                            code: crate::ErrorCode::InvalidArgument.as_u32(),
+                            message: format!(
+                                "the request is for another database ({}), not {}",
+                                w.request.body.database.to_hex(),
+                                self.id.to_hex()
+                            ),
+                        },
+                        Verdict::Duplicate(id, at) => Outcome::Failed {
+                            code: crate::ErrorCode::DuplicateRequest.as_u32(),
+                            message: format!(
+                                "request {} was already applied ({}); a signed request applies at most once: sign a new one to write again",
+                                id.to_hex(),
+                                match at {
+                                    ledger::AppliedAt::Block { count, idx } =>
+                                        format!("block {count}, write {idx}"),
+                                    ledger::AppliedAt::Pending => "it goes into the next block".into(),
+                                }
+                            ),
+                        },
+                    })
+                    .collect();
                 {
                     let mut usage = lock(&self.usage);
                     for (w, o) in writes.iter().zip(&outcomes) {
@@ -438,37 +544,53 @@ impl DatabaseShared {
                 Ok(DbApplied::Writes(outcomes))
             }
             Some(DbCommand::Seal(proposal)) => {
-                let mut result = DbApplied::Refused(String::new());
-                let mut sealed = None;
-                in_tx(exec, |conn| -> Result<(), DatabaseError> {
-                    result = match build_block(conn, &self.id, *proposal)? {
-                        Ok((block, hash)) => {
-                            ledger::append_block(conn, &block, &hash)?;
-                            let applied = DbApplied::Sealed {
-                                count: block.header.count,
+                let result = in_tx(exec, |conn| -> Result<DbApplied, DatabaseError> {
+                    let result = match check_seal(conn, &self.id, &proposal)? {
+                        Ok(hash) => {
+                            ledger::append_sealed(
+                                conn,
+                                ledger::SealedParts {
+                                    header: &proposal.header,
+                                    producer_key: &proposal.producer_key,
+                                    signature: &proposal.signature,
+                                    hash: &hash,
+                                    writes: proposal.writes,
+                                    reads: &proposal.reads,
+                                },
+                            )?;
+                            DbApplied::Sealed {
+                                count: proposal.header.count,
                                 hash,
-                            };
-                            sealed = Some(block);
-                            applied
+                            }
                         }
                         Err(reason) => DbApplied::Refused(reason),
                     };
-                    record_progress(conn)
+                    record_progress(conn)?;
+                    Ok(result)
                 })
                 .map_err(|e| e.to_string())?;
-                if let Some(block) = sealed {
-                    self.head_tx.send_replace(head_info(&block));
-                    if let Some(audit) = lock(&self.audit).as_ref()
-                        && !block.reads.is_empty()
-                    {
-                        let _ = audit.send(AuditBatch {
-                            database: self.id,
-                            index: log_id.index,
-                            requests: block.reads.into_iter().map(|e| e.request).collect(),
-                        });
+                match &result {
+                    DbApplied::Sealed { count, hash } => {
+                        self.head_tx.send_replace(Some(ChainHeadInfo {
+                            count: *count,
+                            height: proposal.header.height,
+                            hash: *hash,
+                            timestamp: proposal.header.timestamp,
+                        }));
+                        if let Some(audit) = lock(&self.audit).as_ref()
+                            && !proposal.reads.is_empty()
+                        {
+                            let _ = audit.send(AuditBatch {
+                                database: self.id,
+                                index: log_id.index,
+                                requests: proposal.reads.into_iter().map(|e| e.request).collect(),
+                            });
+                        }
                     }
-                } else if let DbApplied::Refused(reason) = &result {
-                    tracing::warn!(database = %self.id.to_hex(), %reason, "refused a sealed block");
+                    DbApplied::Refused(reason) => {
+                        tracing::warn!(database = %self.id.to_hex(), %reason, "refused a sealed block");
+                    }
+                    DbApplied::Writes(_) => {}
                 }
                 Ok(result)
             }
@@ -515,29 +637,72 @@ impl DatabaseShared {
         }
     }
 
+    /// Makes every committed transaction durable in the file: the writer
+    /// runs with `synchronous=NORMAL` in WAL mode, where commits reach the
+    /// disk only at the next checkpoint; fsyncing the WAL (and the file,
+    /// which checkpoints fill) closes that gap. Called with the writer
+    /// locked, before a snapshot lets openraft purge the log it covers.
+    fn sync_files(&self) -> Result<(), DatabaseError> {
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        for p in [self.path.clone(), PathBuf::from(wal)] {
+            match std::fs::File::open(&p) {
+                Ok(f) => f
+                    .sync_all()
+                    .map_err(|e| self.snapshot_err(format!("fsync: {e}")))?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(self.snapshot_err(format!("open {}: {e}", p.display()))),
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes a consistent copy of the whole file (data and chain) to the
+    /// new file `out` with `VACUUM INTO`, after making the replica's own
+    /// file durable ([`Self::sync_files`]). The writer is held throughout,
+    /// so the copy is exactly the state after the last applied entry.
+    fn snapshot_into(&self, exec: &mut Executor, out: &Path) -> Result<(), DatabaseError> {
+        self.sync_files()?;
+        let target = out.to_string_lossy().replace('\'', "''");
+        exec.with_connection(|c| c.execute_batch(&format!("VACUUM INTO '{target}'")))
+            .map_err(|err| self.snapshot_err(err))
+    }
+
     /// A consistent copy of the whole file (data and chain), via `VACUUM INTO`.
     fn snapshot_bytes(&self) -> Result<Vec<u8>, DatabaseError> {
         let tmp = self.path.with_extension("snapshot-out");
         let _ = std::fs::remove_file(&tmp);
-        let target = tmp.to_string_lossy().replace('\'', "''");
-        self.with_exec(|e| {
-            e.with_connection(|c| c.execute_batch(&format!("VACUUM INTO '{target}'")))
-                .map_err(|err| self.snapshot_err(err))
-        })?;
+        self.with_exec(|e| self.snapshot_into(e, &tmp))?;
         let bytes = std::fs::read(&tmp).map_err(|e| self.snapshot_err(e))?;
         let _ = std::fs::remove_file(&tmp);
         Ok(bytes)
     }
 
-    /// Replaces the whole file with a snapshot taken by [`Self::snapshot_bytes`].
+    /// Replaces the whole file with a snapshot taken by [`Self::snapshot_bytes`],
+    /// atomically and durably: the snapshot is written beside the file and
+    /// fsynced; the old replica is checkpointed and closed (so its file is
+    /// complete without its WAL); the WAL and shared-memory files are
+    /// removed; the snapshot is renamed over the file and the directory
+    /// fsynced. A crash before the rename leaves the old replica, after it
+    /// the new one; never a mix. (A crash between removing the old WAL and
+    /// the rename, if the checkpoint failed, could lose the old file's last
+    /// commits: the state machine stores the snapshot durably before
+    /// installing it and restores it at startup, which covers that case.)
     fn restore_bytes(&self, bytes: &[u8]) -> Result<(), DatabaseError> {
         let tmp = self.path.with_extension("snapshot-in");
-        std::fs::write(&tmp, bytes).map_err(|e| self.snapshot_err(e))?;
+        let write = || -> std::io::Result<()> {
+            let mut f = std::fs::File::create(&tmp)?;
+            std::io::Write::write_all(&mut f, bytes)?;
+            f.sync_all()
+        };
+        write().map_err(|e| self.snapshot_err(format!("write {}: {e}", tmp.display())))?;
         let mut exec = lock(&self.exec);
         let mut reader = lock(&self.reader);
         reader.take();
-        if let Some(old) = exec.take() {
-            old.close()?;
+        if let Some(old) = exec.take()
+            && let Err(e) = old.close()
+        {
+            tracing::warn!(database = %self.id.to_hex(), error = %e, "closing the replica before a snapshot install failed");
         }
         for suffix in ["-wal", "-shm"] {
             let mut p = self.path.clone().into_os_string();
@@ -545,6 +710,9 @@ impl DatabaseShared {
             let _ = std::fs::remove_file(PathBuf::from(p));
         }
         std::fs::rename(&tmp, &self.path).map_err(|e| self.snapshot_err(e))?;
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            super::state_machine::sync_dir(dir).map_err(|e| self.snapshot_err(e))?;
+        }
         let mut new = Executor::open(&self.path)?;
         new.with_connection(ledger::init)?;
         *reader = Some(new.reader()?);
@@ -553,50 +721,85 @@ impl DatabaseShared {
     }
 }
 
-/// The block `proposal` describes, if it may be stored next: it seals
-/// exactly the oldest pending writes (its merkle root, signed by the
-/// producer, binds them), it verifies, and it extends the head.
-fn build_block(
+/// The metadata of a snapshot of the state `progress` describes.
+fn snapshot_meta(progress: &Progress, len: u64) -> SnapshotMeta<u64, RaftPeer> {
+    SnapshotMeta {
+        last_log_id: progress.last_applied,
+        last_membership: progress.membership.clone(),
+        snapshot_id: format!(
+            "{}-{}",
+            progress.last_applied.map(|l| l.index).unwrap_or(0),
+            len
+        ),
+    }
+}
+
+/// The hash of the block `proposal` describes, if it may be stored next:
+/// it seals exactly the oldest pending writes (its merkle root over their
+/// stored leaves, signed by the producer, binds them), it verifies, and it
+/// extends the head. Reads only the leaves and the head's link, so a replica's
+/// work stays proportional to what it must check. The pending writes are this
+/// database's (the apply path refuses others). Client signatures are checked
+/// by the background audit, off this path.
+fn check_seal(
     conn: &rusqlite::Connection,
     id: &DatabaseId,
-    proposal: SealProposal,
-) -> Result<Result<(SqlBlock, Hash), String>, ledger::LedgerError> {
-    if proposal.header.database != *id {
+    proposal: &SealProposal,
+) -> Result<Result<Hash, String>, ledger::LedgerError> {
+    let header = &proposal.header;
+    if header.database != *id {
         return Ok(Err("block is for another database".into()));
     }
-    let mut pending = ledger::pending(conn)?;
     let n = proposal.writes;
-    if n > pending.len() as u64 {
+    let leaves: Vec<Hash> = ledger::pending_leaves(conn, Some(n))?
+        .into_iter()
+        .map(|p| p.leaf)
+        .collect();
+    if (leaves.len() as u64) < n {
         return Ok(Err(format!(
             "block seals {n} writes but only {} are pending",
-            pending.len()
+            leaves.len()
         )));
     }
-    pending.truncate(n as usize);
-    let block = SqlBlock {
-        header: proposal.header,
-        producer_key: proposal.producer_key,
-        signature: proposal.signature,
-        writes: pending,
-        reads: proposal.reads,
+    let root = match block::merkle_root(&leaves, &proposal.reads) {
+        Ok(r) => r,
+        Err(e) => return Ok(Err(e.to_string())),
     };
-    // Client signatures are checked by the background audit, off this path.
-    let hash = match block.verify_seal() {
+    let hash = match header.verify_signed(&proposal.producer_key, &proposal.signature, &root) {
         Ok(h) => h,
         Err(e) => return Ok(Err(e.to_string())),
     };
-    match ledger::head(conn)? {
-        None if block.header.count != 0 || block.header.parent != Hash::ZERO => {
+    if let Some(i) = proposal
+        .reads
+        .iter()
+        .position(|e| e.request.body.database != *id)
+    {
+        return Ok(Err(format!(
+            "read {i} of the block is for another database"
+        )));
+    }
+    match ledger::head_link(conn)? {
+        None if header.count != 0 || header.parent != Hash::ZERO => {
             return Ok(Err("the first block must be number 0 with no parent".into()));
         }
         None => {}
-        Some(prev) => {
-            if let Err(e) = block.verify_follows(&prev) {
+        Some((count, height, parent)) => {
+            if let Err(e) = header.verify_follows(count, height, &parent) {
                 return Ok(Err(e.to_string()));
             }
         }
     }
-    Ok(Ok((block, hash)))
+    Ok(Ok(hash))
+}
+
+/// What applying does with one write of an entry.
+enum Verdict {
+    /// It is new: execute and record it.
+    Fresh,
+    /// It names another database: refuse it.
+    Foreign,
+    /// The request (this hash) was already applied there: refuse it.
+    Duplicate(Hash, ledger::AppliedAt),
 }
 
 /// The openraft state machine of a database group.
@@ -617,16 +820,20 @@ impl Replica for DatabaseShared {
     fn build_snapshot(&self) -> Result<SnapshotParts, String> {
         let progress = lock(&self.progress);
         let data = self.snapshot_bytes().map_err(|e| e.to_string())?;
-        let meta = SnapshotMeta {
-            last_log_id: progress.last_applied,
-            last_membership: progress.membership.clone(),
-            snapshot_id: format!(
-                "{}-{}",
-                progress.last_applied.map(|l| l.index).unwrap_or(0),
-                data.len()
-            ),
-        };
-        Ok((meta, data))
+        Ok((snapshot_meta(&progress, data.len() as u64), data))
+    }
+
+    fn snapshot_dir(&self) -> Option<PathBuf> {
+        self.path.parent().map(Path::to_path_buf)
+    }
+
+    fn build_snapshot_file(&self, out: &Path) -> Result<SnapshotMeta<u64, RaftPeer>, String> {
+        // Progress, then the writer: the order `apply_entry` takes them.
+        let progress = lock(&self.progress);
+        self.with_exec(|e| self.snapshot_into(e, out))
+            .map_err(|e| e.to_string())?;
+        let len = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
+        Ok(snapshot_meta(&progress, len))
     }
 
     fn install_snapshot(
@@ -634,15 +841,272 @@ impl Replica for DatabaseShared {
         meta: &SnapshotMeta<u64, RaftPeer>,
         data: &[u8],
     ) -> Result<(), String> {
+        // Hold the progress lock throughout, so no apply or build sees the
+        // file replaced under an old applied state.
+        let mut progress = lock(&self.progress);
         self.restore_bytes(data).map_err(|e| e.to_string())?;
         let head = self
             .with_exec(|e| Ok(e.with_connection(ledger::head)?))
             .map_err(|e| e.to_string())?;
-        *lock(&self.progress) = Progress {
+        *progress = Progress {
             last_applied: meta.last_log_id,
             membership: meta.last_membership.clone(),
         };
+        drop(progress);
         self.head_tx.send_replace(head.as_ref().and_then(head_info));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod seal_tests {
+    use super::*;
+    use crate::crypto::Nonce;
+    use crate::hash::{self, Tag};
+    use crate::sqlchain::query::Args;
+    use crate::sqlchain::request::{QueryKind, RequestBody};
+    use openraft::CommittedLeaderId;
+
+    fn write(user: &PrivateKey, db: DatabaseId, i: u64, sql: &str) -> StampedWrite {
+        let body = RequestBody {
+            database: db,
+            user: user.public_key().address(),
+            timestamp: i,
+            sequence: i,
+            kind: QueryKind::Write,
+            read_level: Default::default(),
+            queries: vec![Query {
+                sql: sql.to_owned(),
+                args: Args::default(),
+            }],
+        };
+        StampedWrite {
+            request: SignedRequest::sign(body, user).unwrap(),
+            stamp: Stamp {
+                timestamp_ms: 1_700_000_000_000 + i,
+                seed: [i as u8; 32],
+            },
+        }
+    }
+
+    fn apply(replica: &DatabaseShared, index: u64, command: DbCommand) -> DbApplied {
+        replica
+            .apply_entry(Entry {
+                log_id: LogId::new(CommittedLeaderId::new(1, 0), index),
+                payload: EntryPayload::Normal(command),
+            })
+            .unwrap()
+    }
+
+    fn propose(
+        replica: &DatabaseShared,
+        miner: &PrivateKey,
+        count: u64,
+        parent: Hash,
+    ) -> SealProposal {
+        let leaves: Vec<Hash> = replica
+            .pending_leaves()
+            .unwrap()
+            .into_iter()
+            .map(|p| p.leaf)
+            .collect();
+        SealProposal::sign(
+            replica.id(),
+            count,
+            count,
+            parent,
+            1_700_000_000_000 + count,
+            &leaves,
+            vec![],
+            NodeId::compute(&miner.public_key(), &Nonce::default()),
+            miner,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_proposal_signed_from_leaves_is_the_sealed_block() {
+        let db = DatabaseId(hash::hash(Tag::Message, b"seal proposal"));
+        let user = PrivateKey::generate().unwrap();
+        let miner = PrivateKey::generate().unwrap();
+        let producer = NodeId::compute(&miner.public_key(), &Nonce::default());
+        let entries: Vec<BlockEntry> = (0..5)
+            .map(|i| {
+                let w = write(&user, db, i, "INSERT INTO t VALUES (1)");
+                BlockEntry {
+                    request: w.request,
+                    response_digest: hash::hash(Tag::Response, &[i as u8]),
+                    stamp: Some(w.stamp),
+                }
+            })
+            .collect();
+        let leaves: Vec<Hash> = entries.iter().map(|e| e.leaf().unwrap()).collect();
+        let reads = vec![entries[0].clone()];
+        let block = SqlBlock::seal(
+            db,
+            3,
+            4,
+            Hash::ZERO,
+            99,
+            entries,
+            reads.clone(),
+            producer,
+            &miner,
+        )
+        .unwrap();
+        let p =
+            SealProposal::sign(db, 3, 4, Hash::ZERO, 99, &leaves, reads, producer, &miner).unwrap();
+        assert_eq!(p.header, block.header);
+        assert_eq!(p.writes, 5);
+        let root = block::merkle_root(&leaves, &p.reads).unwrap();
+        assert_eq!(
+            p.header
+                .verify_signed(&p.producer_key, &p.signature, &root)
+                .unwrap(),
+            block.hash().unwrap()
+        );
+    }
+
+    #[test]
+    fn replicas_seal_from_stored_leaves_and_refuse_foreign_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = DatabaseId(hash::hash(Tag::Message, b"replica seal"));
+        let other = DatabaseId(hash::hash(Tag::Message, b"another database"));
+        let user = PrivateKey::generate().unwrap();
+        let miner = PrivateKey::generate().unwrap();
+        let replica = DatabaseShared::open(db, &dir.path().join("data.db")).unwrap();
+        let genesis = propose(&replica, &miner, 0, Hash::ZERO);
+        let DbApplied::Sealed { hash: g, .. } =
+            apply(&replica, 1, DbCommand::Seal(Box::new(genesis)))
+        else {
+            panic!("genesis refused");
+        };
+        let writes = vec![
+            write(&user, db, 1, "CREATE TABLE t (x INTEGER)"),
+            write(&user, other, 2, "INSERT INTO t VALUES (666)"),
+            write(&user, db, 3, "INSERT INTO t VALUES (random())"),
+            write(&user, db, 4, "INSERT INTO nope VALUES (1)"),
+        ];
+        let DbApplied::Writes(outcomes) = apply(&replica, 2, DbCommand::Writes(writes.clone()))
+        else {
+            panic!("writes not applied");
+        };
+        assert!(matches!(outcomes[0], Outcome::Ok(_)));
+        assert!(
+            matches!(&outcomes[1], Outcome::Failed { message, .. } if message.contains("another database")),
+            "{:?}",
+            outcomes[1]
+        );
+        assert!(matches!(outcomes[2], Outcome::Ok(_)));
+        assert!(matches!(outcomes[3], Outcome::Failed { .. }));
+        assert_eq!(replica.pending_len().unwrap(), 3);
+
+        // A proposal claiming more writes than are pending is refused.
+        let mut too_many = propose(&replica, &miner, 1, g);
+        too_many.writes = 4;
+        assert!(matches!(
+            apply(&replica, 3, DbCommand::Seal(Box::new(too_many))),
+            DbApplied::Refused(r) if r.contains("only 3 are pending")
+        ));
+        // So is one whose root does not bind the pending writes.
+        let mut wrong = propose(&replica, &miner, 1, g);
+        wrong.writes = 2;
+        assert!(matches!(
+            apply(&replica, 4, DbCommand::Seal(Box::new(wrong))),
+            DbApplied::Refused(r) if r.contains("merkle root")
+        ));
+        let b1 = propose(&replica, &miner, 1, g);
+        let DbApplied::Sealed { count: 1, hash } =
+            apply(&replica, 5, DbCommand::Seal(Box::new(b1)))
+        else {
+            panic!("block 1 refused");
+        };
+        assert_eq!(replica.pending_len().unwrap(), 0);
+        assert_eq!(replica.head().map(|h| (h.count, h.hash)), Some((1, hash)));
+        let block = replica.block(1).unwrap().unwrap();
+        assert_eq!(block.hash().unwrap(), hash);
+        block.verify().unwrap();
+        block
+            .verify_follows(&replica.block(0).unwrap().unwrap())
+            .unwrap();
+        let sealed: Vec<&SignedRequest> = block.writes.iter().map(|e| &e.request).collect();
+        assert_eq!(
+            sealed,
+            vec![&writes[0].request, &writes[2].request, &writes[3].request]
+        );
+        for (i, e) in block.writes.iter().enumerate() {
+            assert_eq!(
+                replica.locate(&e.request.hash().unwrap()).unwrap(),
+                Some((1, i as u64))
+            );
+        }
+        // A stale proposal (the same number again) no longer follows the head.
+        let again = propose(&replica, &miner, 1, g);
+        assert!(matches!(
+            apply(&replica, 6, DbCommand::Seal(Box::new(again))),
+            DbApplied::Refused(_)
+        ));
+    }
+
+    fn duplicate(o: &Outcome) -> bool {
+        matches!(o, Outcome::Failed { code, .. } if *code == crate::ErrorCode::DuplicateRequest.as_u32())
+    }
+
+    #[test]
+    fn a_signed_request_applies_at_most_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = DatabaseId(hash::hash(Tag::Message, b"replays"));
+        let user = PrivateKey::generate().unwrap();
+        let miner = PrivateKey::generate().unwrap();
+        let replica = DatabaseShared::open(db, &dir.path().join("data.db")).unwrap();
+        let genesis = propose(&replica, &miner, 0, Hash::ZERO);
+        let DbApplied::Sealed { hash: g, .. } =
+            apply(&replica, 1, DbCommand::Seal(Box::new(genesis)))
+        else {
+            panic!("genesis refused");
+        };
+        let create = write(&user, db, 1, "CREATE TABLE t (x INTEGER)");
+        let insert = write(&user, db, 2, "INSERT INTO t VALUES (1)");
+        // Repeated within one entry: the second copy is refused.
+        let DbApplied::Writes(o) = apply(
+            &replica,
+            2,
+            DbCommand::Writes(vec![create.clone(), insert.clone(), insert.clone()]),
+        ) else {
+            panic!("writes not applied");
+        };
+        assert!(matches!(o[0], Outcome::Ok(_)) && matches!(o[1], Outcome::Ok(_)));
+        assert!(duplicate(&o[2]), "{:?}", o[2]);
+        // Replayed while pending, with a new stamp: refused, not recorded.
+        let mut replay = insert.clone();
+        replay.stamp.timestamp_ms += 1;
+        let DbApplied::Writes(o) = apply(&replica, 3, DbCommand::Writes(vec![replay.clone()]))
+        else {
+            panic!("writes not applied");
+        };
+        assert!(
+            matches!(&o[0], Outcome::Failed { message, .. } if message.contains("next block")),
+            "{:?}",
+            o[0]
+        );
+        assert_eq!(replica.pending_len().unwrap(), 2);
+        // Replayed after it was sealed: refused, naming the block.
+        let b1 = propose(&replica, &miner, 1, g);
+        assert!(matches!(
+            apply(&replica, 4, DbCommand::Seal(Box::new(b1))),
+            DbApplied::Sealed { count: 1, .. }
+        ));
+        let DbApplied::Writes(o) = apply(&replica, 5, DbCommand::Writes(vec![replay])) else {
+            panic!("writes not applied");
+        };
+        assert!(
+            matches!(&o[0], Outcome::Failed { message, .. } if message.contains("block 1, write 1")),
+            "{:?}",
+            o[0]
+        );
+        assert_eq!(replica.pending_len().unwrap(), 0);
+        let rows = replica.dump().unwrap();
+        let text = format!("{rows:?}");
+        assert_eq!(text.matches("Integer(1)").count(), 1, "{text}");
     }
 }

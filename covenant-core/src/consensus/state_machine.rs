@@ -3,16 +3,31 @@
 //! itself. The plumbing (applying on blocking threads, so SQLite commits
 //! never stall the async workers; keeping the current snapshot) lives here
 //! once; the main chain and each database only say what applying means.
+//!
+//! A replica that names a directory ([`Replica::snapshot_dir`]) keeps its
+//! latest snapshot on disk there ([`SnapshotStore`]): openraft asks for it
+//! at startup and whenever a follower is behind the purged log, and only its
+//! metadata stays in memory. A received snapshot is stored durably *before*
+//! the replica installs it, and at startup a replica found behind its
+//! stored snapshot (a crash mid-install, or a power loss after a purge) is
+//! restored from it; so the stored snapshot is the durable point that log
+//! purges rely on. Other replicas keep their snapshot in memory.
+//!
+//! Must not import SQLite, the network or a particular replica.
+
+mod snapshot_store;
 
 use std::io::Cursor;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
-    Entry, LogId, OptionalSend, RaftSnapshotBuilder, RaftTypeConfig, SnapshotMeta, StorageError,
-    StorageIOError, StoredMembership,
+    AnyError, Entry, LogId, OptionalSend, RaftSnapshotBuilder, RaftTypeConfig, SnapshotMeta,
+    StorageError, StorageIOError, StoredMembership,
 };
 
+pub use self::snapshot_store::{SnapshotStore, SnapshotStoreError, sync_dir};
 use super::types::RaftPeer;
 
 /// A snapshot's metadata and bytes.
@@ -46,6 +61,21 @@ pub trait Replica: Send + Sync + 'static {
         meta: &SnapshotMeta<u64, RaftPeer>,
         data: &[u8],
     ) -> Result<(), String>;
+
+    /// Where to keep the latest snapshot on disk; `None` keeps it in memory.
+    fn snapshot_dir(&self) -> Option<PathBuf> {
+        None
+    }
+
+    /// Writes a full copy of the state into the new file `out` and returns
+    /// its metadata (called on a blocking thread). The copy must be durable
+    /// in the replica itself too: logs it covers may be purged afterwards.
+    /// The default writes [`Replica::build_snapshot`]'s bytes.
+    fn build_snapshot_file(&self, out: &Path) -> Result<SnapshotMeta<u64, RaftPeer>, String> {
+        let (meta, data) = self.build_snapshot()?;
+        std::fs::write(out, data).map_err(|e| format!("write {}: {e}", out.display()))?;
+        Ok(meta)
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -53,13 +83,38 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 fn sm_err(e: String) -> StorageError<u64> {
-    StorageIOError::write_state_machine(openraft::AnyError::error(e)).into()
+    StorageIOError::write_state_machine(AnyError::error(e)).into()
+}
+
+fn read_err(e: SnapshotStoreError) -> StorageError<u64> {
+    StorageIOError::read_snapshot(None, AnyError::new(&e)).into()
+}
+
+fn write_err(meta: &SnapshotMeta<u64, RaftPeer>, e: SnapshotStoreError) -> StorageError<u64> {
+    StorageIOError::write_snapshot(Some(meta.signature()), AnyError::new(&e)).into()
+}
+
+/// Where the current snapshot lives.
+enum Slot {
+    /// On disk, only the metadata cached.
+    Disk(Arc<SnapshotStore>),
+    /// In memory, whole.
+    Memory(Arc<Mutex<Option<SnapshotParts>>>),
+}
+
+impl Clone for Slot {
+    fn clone(&self) -> Self {
+        match self {
+            Slot::Disk(s) => Slot::Disk(s.clone()),
+            Slot::Memory(m) => Slot::Memory(m.clone()),
+        }
+    }
 }
 
 /// The openraft state machine (and snapshot builder) over a [`Replica`].
 pub struct StateMachine<R> {
     replica: Arc<R>,
-    current: Arc<Mutex<Option<SnapshotParts>>>,
+    current: Slot,
 }
 
 impl<R> Clone for StateMachine<R> {
@@ -72,12 +127,14 @@ impl<R> Clone for StateMachine<R> {
 }
 
 impl<R: Replica> StateMachine<R> {
-    /// A state machine applying to `replica`.
+    /// A state machine applying to `replica`; its snapshots go to
+    /// [`Replica::snapshot_dir`] (nothing is read there until needed).
     pub fn new(replica: Arc<R>) -> StateMachine<R> {
-        StateMachine {
-            replica,
-            current: Arc::new(Mutex::new(None)),
-        }
+        let current = match replica.snapshot_dir() {
+            Some(dir) => Slot::Disk(Arc::new(SnapshotStore::new(&dir))),
+            None => Slot::Memory(Arc::new(Mutex::new(None))),
+        };
+        StateMachine { replica, current }
     }
 
     async fn blocking<T: Send + 'static>(
@@ -90,16 +147,85 @@ impl<R: Replica> StateMachine<R> {
             .map_err(|e| sm_err(e.to_string()))?
             .map_err(sm_err)
     }
+
+    /// Runs `f` on the store on a blocking thread (it reads and fsyncs files).
+    async fn on_store<T: Send + 'static>(
+        store: &Arc<SnapshotStore>,
+        f: impl FnOnce(&SnapshotStore) -> Result<T, SnapshotStoreError> + Send + 'static,
+    ) -> Result<Result<T, SnapshotStoreError>, StorageError<u64>> {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| sm_err(e.to_string()))
+    }
+
+    /// Restores the replica from the stored snapshot if the replica is
+    /// behind it (it was being installed, or data the purged log held was
+    /// lost from the replica's file).
+    async fn recover(&self, store: &Arc<SnapshotStore>) -> Result<(), StorageError<u64>> {
+        let stored = Self::on_store(store, |s| s.meta())
+            .await?
+            .map_err(read_err)?;
+        let Some(meta) = stored else { return Ok(()) };
+        let (applied, _) = self.replica.applied_state();
+        if meta.last_log_id <= applied {
+            return Ok(());
+        }
+        tracing::warn!(
+            snapshot = %meta.snapshot_id,
+            applied = ?applied,
+            "the replica is behind its stored snapshot; restoring it"
+        );
+        let Some((meta, data)) = Self::on_store(store, |s| s.load())
+            .await?
+            .map_err(read_err)?
+        else {
+            return Ok(());
+        };
+        self.blocking(move |r| r.install_snapshot(&meta, &data))
+            .await
+    }
 }
 
 impl<R: Replica> RaftSnapshotBuilder<R::Config> for StateMachine<R> {
+    /// Builds a snapshot; on disk, it is committed to the store before this
+    /// returns, and the returned body is empty: openraft 0.9 keeps only the
+    /// metadata of a snapshot it asked to build (`core/sm/worker.rs`,
+    /// `storage/helper.rs`) and reads the body again through
+    /// `get_current_snapshot` when it sends it.
     async fn build_snapshot(&mut self) -> Result<Snapshot<R::Config>, StorageError<u64>> {
-        let (meta, data) = self.blocking(|r| r.build_snapshot()).await?;
-        *lock(&self.current) = Some((meta.clone(), data.clone()));
-        Ok(Snapshot {
-            meta,
-            snapshot: Box::new(Cursor::new(data)),
-        })
+        match &self.current {
+            Slot::Memory(m) => {
+                let (meta, data) = self.blocking(|r| r.build_snapshot()).await?;
+                *lock(m) = Some((meta.clone(), data.clone()));
+                Ok(Snapshot {
+                    meta,
+                    snapshot: Box::new(Cursor::new(data)),
+                })
+            }
+            Slot::Disk(store) => {
+                let staged = Self::on_store(store, |s| s.staging_path())
+                    .await?
+                    .map_err(read_err)?;
+                let out = staged.clone();
+                let meta = match self.blocking(move |r| r.build_snapshot_file(&out)).await {
+                    Ok(m) => m,
+                    Err(e) => {
+                        let _ = std::fs::remove_file(&staged);
+                        return Err(e);
+                    }
+                };
+                let m = meta.clone();
+                let kept = Self::on_store(store, move |s| s.commit(&staged, &m))
+                    .await?
+                    .map_err(|e| write_err(&meta, e))?;
+                tracing::info!(snapshot = %meta.snapshot_id, kept, "built a snapshot");
+                Ok(Snapshot {
+                    meta,
+                    snapshot: Box::new(Cursor::new(Vec::new())),
+                })
+            }
+        }
     }
 }
 
@@ -109,6 +235,9 @@ impl<R: Replica> RaftStateMachine<R::Config> for StateMachine<R> {
     async fn applied_state(
         &mut self,
     ) -> Result<(Option<LogId<u64>>, StoredMembership<u64, RaftPeer>), StorageError<u64>> {
+        if let Slot::Disk(store) = &self.current {
+            self.recover(store).await?;
+        }
         Ok(self.replica.applied_state())
     }
 
@@ -139,23 +268,41 @@ impl<R: Replica> RaftStateMachine<R::Config> for StateMachine<R> {
         Ok(Box::new(Cursor::new(Vec::new())))
     }
 
+    /// Installs a received snapshot. On disk it is first stored durably, so
+    /// that a crash while the replica replaces its state is repaired at the
+    /// next start (see [`RaftStateMachine::applied_state`] here).
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta<u64, RaftPeer>,
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError<u64>> {
-        let data = snapshot.into_inner();
-        let (m, bytes) = (meta.clone(), data.clone());
-        self.blocking(move |r| r.install_snapshot(&m, &bytes))
-            .await?;
-        *lock(&self.current) = Some((meta.clone(), data));
+        let data = Arc::new(snapshot.into_inner());
+        if let Slot::Disk(store) = &self.current {
+            let (m, d) = (meta.clone(), data.clone());
+            Self::on_store(store, move |s| s.save(&m, &d))
+                .await?
+                .map_err(|e| write_err(meta, e))?;
+        }
+        let (m, d) = (meta.clone(), data.clone());
+        self.blocking(move |r| r.install_snapshot(&m, &d)).await?;
+        tracing::info!(snapshot = %meta.snapshot_id, bytes = data.len(), "installed a snapshot");
+        if let Slot::Memory(slot) = &self.current {
+            let data = Arc::try_unwrap(data).unwrap_or_else(|d| (*d).clone());
+            *lock(slot) = Some((meta.clone(), data));
+        }
         Ok(())
     }
 
     async fn get_current_snapshot(
         &mut self,
     ) -> Result<Option<Snapshot<R::Config>>, StorageError<u64>> {
-        Ok(lock(&self.current).clone().map(|(meta, data)| Snapshot {
+        let parts = match &self.current {
+            Slot::Memory(m) => lock(m).clone(),
+            Slot::Disk(store) => Self::on_store(store, |s| s.load())
+                .await?
+                .map_err(read_err)?,
+        };
+        Ok(parts.map(|(meta, data)| Snapshot {
             meta,
             snapshot: Box::new(Cursor::new(data)),
         }))

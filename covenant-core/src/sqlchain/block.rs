@@ -44,13 +44,33 @@ pub struct BlockEntry {
 impl BlockEntry {
     /// The merkle leaf of this entry: binds request, response and stamp.
     pub fn leaf(&self) -> Result<Hash, CodecError> {
-        let request = self.request.hash()?;
-        let stamp = codec::encode(&self.stamp)?;
-        Ok(hash::hash_parts(
-            Tag::SqlEntry,
-            &[request.as_bytes(), self.response_digest.as_bytes(), &stamp],
-        ))
+        entry_leaf(&self.request.hash()?, &self.response_digest, &self.stamp)
     }
+}
+
+/// An entry's merkle leaf from its parts (the request id, the response
+/// digest and the stamp), for whoever holds those without the entry.
+pub fn entry_leaf(
+    request: &Hash,
+    response_digest: &Hash,
+    stamp: &Option<Stamp>,
+) -> Result<Hash, CodecError> {
+    let stamp = codec::encode(stamp)?;
+    Ok(hash::hash_parts(
+        Tag::SqlEntry,
+        &[request.as_bytes(), response_digest.as_bytes(), &stamp],
+    ))
+}
+
+/// The merkle root of a block whose writes have the leaves `write_leaves`
+/// and whose reads are `reads` (equal to the root [`SqlBlock::seal`] computes).
+pub fn merkle_root(write_leaves: &[Hash], reads: &[BlockEntry]) -> Result<Hash, CodecError> {
+    let mut leaves = Vec::with_capacity(write_leaves.len() + reads.len());
+    leaves.extend_from_slice(write_leaves);
+    for e in reads {
+        leaves.push(e.leaf()?);
+    }
+    Ok(crate::merkle::merkle_root(&leaves))
 }
 
 /// The signed header of a database block.
@@ -78,6 +98,65 @@ impl SqlBlockHeader {
     /// The block hash: `H(Tag::SqlBlock, encode(header))`.
     pub fn hash(&self) -> Result<Hash, CodecError> {
         Ok(hash::hash(Tag::SqlBlock, &codec::encode(self)?))
+    }
+
+    fn invalid(&self, what: impl Into<String>) -> BlockError {
+        BlockError::Invalid {
+            database: self.database.to_hex(),
+            count: self.count,
+            height: self.height,
+            what: what.into(),
+        }
+    }
+
+    /// Checks the version, the producer's signature over this header and
+    /// that `entries_root` (the root over the block's entries) is the
+    /// header's merkle root; returns the block hash.
+    pub fn verify_signed(
+        &self,
+        producer_key: &PublicKey,
+        signature: &Signature,
+        entries_root: &Hash,
+    ) -> Result<Hash, BlockError> {
+        if self.version != SQL_BLOCK_VERSION {
+            return Err(self.invalid(format!(
+                "format version {} is not {SQL_BLOCK_VERSION}",
+                self.version
+            )));
+        }
+        let hash = self.hash().map_err(|e| BlockError::Encode {
+            database: self.database.to_hex(),
+            count: self.count,
+            reason: e.to_string(),
+        })?;
+        producer_key
+            .verify(&hash, signature)
+            .map_err(|e: CryptoError| self.invalid(format!("producer signature: {e}")))?;
+        if *entries_root != self.merkle_root {
+            return Err(self.invalid(format!(
+                "merkle root {} does not match its entries ({entries_root})",
+                self.merkle_root
+            )));
+        }
+        Ok(hash)
+    }
+
+    /// Checks that this header follows the block numbered `count` at
+    /// `height` with hash `hash` (parent hash and numbering).
+    pub fn verify_follows(&self, count: u64, height: u64, hash: &Hash) -> Result<(), BlockError> {
+        if self.parent != *hash {
+            return Err(self.invalid(format!(
+                "parent {} is not block {count}'s hash {hash}",
+                self.parent
+            )));
+        }
+        if count.checked_add(1) != Some(self.count) {
+            return Err(self.invalid(format!("number {} does not follow {count}", self.count)));
+        }
+        if self.height < height {
+            return Err(self.invalid("height goes backwards"));
+        }
+        Ok(())
     }
 }
 
@@ -185,12 +264,7 @@ impl SqlBlock {
     }
 
     fn invalid(&self, what: impl Into<String>) -> BlockError {
-        BlockError::Invalid {
-            database: self.header.database.to_hex(),
-            count: self.header.count,
-            height: self.header.height,
-            what: what.into(),
-        }
+        self.header.invalid(what)
     }
 
     /// Checks everything the block alone can show: version, the producer's
@@ -213,23 +287,10 @@ impl SqlBlock {
             count: self.header.count,
             reason: e.to_string(),
         };
-        if self.header.version != SQL_BLOCK_VERSION {
-            return Err(self.invalid(format!(
-                "format version {} is not {SQL_BLOCK_VERSION}",
-                self.header.version
-            )));
-        }
-        let hash = self.hash().map_err(enc)?;
-        self.producer_key
-            .verify(&hash, &self.signature)
-            .map_err(|e: CryptoError| self.invalid(format!("producer signature: {e}")))?;
-        let root = MerkleTree::new(&self.leaves().map_err(enc)?).root();
-        if root != self.header.merkle_root {
-            return Err(self.invalid(format!(
-                "merkle root {} does not match its entries ({root})",
-                self.header.merkle_root
-            )));
-        }
+        let root = crate::merkle::merkle_root(&self.leaves().map_err(enc)?);
+        let hash = self
+            .header
+            .verify_signed(&self.producer_key, &self.signature, &root)?;
         for (i, e) in self.writes.iter().chain(&self.reads).enumerate() {
             if e.request.body.database != self.header.database {
                 return Err(self.invalid(format!("entry {i} is for another database")));
@@ -241,22 +302,8 @@ impl SqlBlock {
     /// Checks that this block follows `previous` (parent hash and numbering).
     pub fn verify_follows(&self, previous: &SqlBlock) -> Result<(), BlockError> {
         let parent = previous.hash().map_err(|e| self.invalid(e.to_string()))?;
-        if self.header.parent != parent {
-            return Err(self.invalid(format!(
-                "parent {} is not block {}'s hash {parent}",
-                self.header.parent, previous.header.count
-            )));
-        }
-        if previous.header.count.checked_add(1) != Some(self.header.count) {
-            return Err(self.invalid(format!(
-                "number {} does not follow {}",
-                self.header.count, previous.header.count
-            )));
-        }
-        if self.header.height < previous.header.height {
-            return Err(self.invalid("height goes backwards"));
-        }
-        Ok(())
+        self.header
+            .verify_follows(previous.header.count, previous.header.height, &parent)
     }
 
     /// The position and merkle proof of the request `request_hash` in this block.

@@ -51,6 +51,7 @@ mod entropy;
 mod error;
 mod guard;
 mod lexer;
+mod memory;
 mod rowid_watch;
 mod run;
 mod show;
@@ -126,6 +127,10 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The savepoint around a request's user statements, inside the write transaction.
 const REQUEST_SAVEPOINT: &str = "covenant_request";
+/// Opens [`REQUEST_SAVEPOINT`] (a cached statement: it runs once per write).
+const OPEN_REQUEST_SAVEPOINT: &str = "SAVEPOINT covenant_request";
+/// Releases [`REQUEST_SAVEPOINT`].
+const RELEASE_REQUEST_SAVEPOINT: &str = "RELEASE covenant_request";
 
 /// What one write request produced: a result per statement, or why it failed.
 pub type WriteOutcome = Result<Vec<QueryResult>, SqlError>;
@@ -201,6 +206,7 @@ impl Executor {
             Connection::open_with_flags(path, flags)
         }
         .map_err(SqlError::storage("open the database"))?;
+        lean(&writer);
         configure_writer(&writer)?;
         let entropy = if resolves {
             let e = Entropy::install(&writer)
@@ -406,7 +412,8 @@ impl Executor {
         let guard = &self.guard;
         guard.set_mode(Mode::Internal);
         start_request(conn)?;
-        conn.execute_batch(&format!("SAVEPOINT {REQUEST_SAVEPOINT}"))
+        conn.prepare_cached(OPEN_REQUEST_SAVEPOINT)
+            .and_then(|mut s| s.execute([]))
             .map_err(SqlError::storage("savepoint"))?;
         guard.start_request(None, Some(self.options.limits.write_vm_steps));
         guard.set_mode(Mode::Write);
@@ -423,7 +430,8 @@ impl Executor {
         guard.set_mode(Mode::Internal);
         match outcome {
             Ok(results) => {
-                conn.execute_batch(&format!("RELEASE {REQUEST_SAVEPOINT}"))
+                conn.prepare_cached(RELEASE_REQUEST_SAVEPOINT)
+                    .and_then(|mut s| s.execute([]))
                     .map_err(SqlError::storage("release"))?;
                 Ok(RequestRun::Done(Ok(results)))
             }
@@ -542,6 +550,14 @@ impl Executor {
     }
 }
 
+/// Trims a fresh connection's fixed memory (many idle databases share a
+/// miner); a refusal only costs memory, so it is logged, not returned.
+fn lean(conn: &Connection) {
+    if let Err(rc) = memory::disable_lookaside(conn) {
+        tracing::warn!(rc, "SQLite kept its lookaside allocator");
+    }
+}
+
 /// Pragmas of the writer connection (see the module doc for `synchronous`).
 fn configure_writer(conn: &Connection) -> Result<(), SqlError> {
     let op = SqlError::storage;
@@ -607,6 +623,7 @@ impl Reader {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags)
             .map_err(SqlError::storage("open a read connection"))?;
+        lean(&conn);
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(SqlError::storage("configure the reader"))?;
         conn.execute_batch("PRAGMA query_only = ON")

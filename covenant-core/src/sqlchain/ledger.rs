@@ -7,13 +7,33 @@
 //! and a snapshot of the file carries both. User statements may not name
 //! these tables (the executor refuses them; see
 //! [`HIDDEN_TABLE_PREFIX`](super::executor::HIDDEN_TABLE_PREFIX)).
+//!
+//! Sealing must not stall the apply path, so each pending write is stored
+//! with what sealing needs of it, computed once when it is applied: its
+//! encoded [`BlockEntry`], its merkle leaf, its request id and its size
+//! hint. A seal reads only the leaves ([`pending_leaves`]); storing the
+//! block ([`append_sealed`]) splices the stored entry bytes into the block
+//! bytes and indexes the request ids with `INSERT … SELECT`, decoding
+//! nothing. The block bytes are exactly `encode_versioned(SqlBlock)`:
+//! bincode writes a struct as its fields back to back and a sequence as its
+//! length then its items, so the concatenation is the encoding (the tests
+//! check it byte for byte).
+//!
+//! Schema history: `_covenant_pending` had only `(seq, entry)` before the
+//! `leaf`, `request` and `size` columns; [`init`] adds them to an older file
+//! and fills them from the stored entries (migration in place).
+//!
+//! Imports the block and request types and the codec; never the executor,
+//! consensus or the network.
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::block::{BlockEntry, SqlBlock};
-use crate::codec::{self, CodecError};
+use super::block::{self, BlockEntry, SqlBlock, SqlBlockHeader, Stamp};
+use super::request::SignedRequest;
+use crate::codec::{self, CodecError, Versioned};
+use crate::crypto::{PublicKey, Signature};
 use crate::error::ErrorCode;
-use crate::hash::Hash;
+use crate::hash::{self, HASH_LEN, Hash, Tag};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS _covenant_meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
@@ -23,7 +43,13 @@ CREATE TABLE IF NOT EXISTS _covenant_blocks (
     hash   BLOB NOT NULL UNIQUE,
     data   BLOB NOT NULL
 );
-CREATE TABLE IF NOT EXISTS _covenant_pending (seq INTEGER PRIMARY KEY, entry BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS _covenant_pending (
+    seq     INTEGER PRIMARY KEY,
+    entry   BLOB NOT NULL,
+    leaf    BLOB NOT NULL DEFAULT x'',
+    request BLOB NOT NULL DEFAULT x'',
+    size    INTEGER NOT NULL DEFAULT 0
+);
 CREATE TABLE IF NOT EXISTS _covenant_requests (
     hash  BLOB PRIMARY KEY,
     count INTEGER NOT NULL,
@@ -45,6 +71,9 @@ pub enum LedgerError {
     /// Stored bytes did not decode.
     #[error("database ledger: {0}")]
     Codec(#[from] CodecError),
+    /// The stored rows contradict each other.
+    #[error("database ledger: {0}")]
+    Corrupt(String),
 }
 
 impl LedgerError {
@@ -58,9 +87,72 @@ fn sql(op: &'static str) -> impl FnOnce(rusqlite::Error) -> LedgerError {
     move |source| LedgerError::Sqlite { op, source }
 }
 
-/// Creates the hidden tables if missing.
+/// The columns added to `_covenant_pending` after its first version.
+const PENDING_ADDED: &str = "
+ALTER TABLE _covenant_pending ADD COLUMN leaf BLOB NOT NULL DEFAULT x'';
+ALTER TABLE _covenant_pending ADD COLUMN request BLOB NOT NULL DEFAULT x'';
+ALTER TABLE _covenant_pending ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
+";
+
+/// Creates the hidden tables if missing and migrates older ones.
 pub fn init(conn: &Connection) -> Result<(), LedgerError> {
-    conn.execute_batch(SCHEMA).map_err(sql("create tables"))
+    conn.execute_batch(SCHEMA).map_err(sql("create tables"))?;
+    let has_leaf: bool = conn
+        .query_row(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info('_covenant_pending') WHERE name = 'leaf'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(sql("inspect pending"))?;
+    if !has_leaf {
+        migrate_pending(conn)?;
+    }
+    // After the migration: an older file's pending table gains the column first.
+    conn.execute_batch(
+        "CREATE INDEX IF NOT EXISTS _covenant_pending_request ON _covenant_pending (request)",
+    )
+    .map_err(sql("index pending requests"))
+}
+
+/// Adds the leaf, request id and size of every stored pending write.
+fn migrate_pending(conn: &Connection) -> Result<(), LedgerError> {
+    let tx = conn
+        .unchecked_transaction()
+        .map_err(sql("migrate pending"))?;
+    tx.execute_batch(PENDING_ADDED)
+        .map_err(sql("migrate pending"))?;
+    let rows = {
+        let mut stmt = tx
+            .prepare("SELECT seq, entry FROM _covenant_pending ORDER BY seq")
+            .map_err(sql("migrate pending"))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))
+            .map_err(sql("migrate pending"))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(sql("migrate pending"))?
+    };
+    {
+        let mut update = tx
+            .prepare(
+                "UPDATE _covenant_pending SET leaf = ?2, request = ?3, size = ?4 WHERE seq = ?1",
+            )
+            .map_err(sql("migrate pending"))?;
+        for (seq, bytes) in rows {
+            let entry: BlockEntry = codec::decode(&bytes)?;
+            let request = entry.request.hash()?;
+            let leaf = entry.leaf()?;
+            let size = entry.request.size_hint() as i64;
+            update
+                .execute(params![
+                    seq,
+                    leaf.as_bytes().as_slice(),
+                    request.as_bytes().as_slice(),
+                    size
+                ])
+                .map_err(sql("migrate pending"))?;
+        }
+    }
+    tx.commit().map_err(sql("migrate pending"))
 }
 
 /// Reads a meta value.
@@ -82,13 +174,77 @@ pub fn put_meta(conn: &Connection, key: &str, value: &[u8]) -> Result<(), Ledger
         .map_err(sql("write meta"))
 }
 
-/// Appends an applied write to the pending list.
-pub fn push_pending(conn: &Connection, entry: &BlockEntry) -> Result<(), LedgerError> {
-    let bytes = codec::encode(entry)?;
-    conn.prepare_cached("INSERT INTO _covenant_pending (entry) VALUES (?1)")
-        .and_then(|mut s| s.execute(params![bytes]))
-        .map(|_| ())
-        .map_err(sql("write pending"))
+/// Appends an applied write to the pending list: the [`BlockEntry`] of
+/// `request` with `response_digest` and `stamp`, its leaf, id and size.
+pub fn push_pending(
+    conn: &Connection,
+    request: &SignedRequest,
+    response_digest: &Hash,
+    stamp: Option<Stamp>,
+) -> Result<(), LedgerError> {
+    // encode(entry) = encode(body) || key || signature || digest || stamp,
+    // and the request id hashes encode(body): encode the body once.
+    let mut bytes = codec::encode(&request.body)?;
+    let id = hash::hash(Tag::Request, &bytes);
+    bytes.extend_from_slice(&codec::encode(&request.public_key)?);
+    bytes.extend_from_slice(&codec::encode(&request.signature)?);
+    bytes.extend_from_slice(&codec::encode(response_digest)?);
+    bytes.extend_from_slice(&codec::encode(&stamp)?);
+    let leaf = block::entry_leaf(&id, response_digest, &stamp)?;
+    let size = i64::try_from(request.size_hint()).unwrap_or(i64::MAX);
+    conn.prepare_cached(
+        "INSERT INTO _covenant_pending (entry, leaf, request, size) VALUES (?1, ?2, ?3, ?4)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            bytes,
+            leaf.as_bytes().as_slice(),
+            id.as_bytes().as_slice(),
+            size
+        ])
+    })
+    .map(|_| ())
+    .map_err(sql("write pending"))
+}
+
+/// What sealing needs of a pending write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingLeaf {
+    /// Its merkle leaf ([`BlockEntry::leaf`]).
+    pub leaf: Hash,
+    /// Its request's size hint ([`SignedRequest::size_hint`]).
+    pub size: u64,
+}
+
+fn hash_column(bytes: &[u8], what: &str) -> Result<Hash, LedgerError> {
+    <[u8; HASH_LEN]>::try_from(bytes)
+        .map(Hash)
+        .map_err(|_| LedgerError::Corrupt(format!("a stored {what} has {} bytes", bytes.len())))
+}
+
+/// The leaves of the oldest `limit` pending writes (all if `None`), oldest first.
+pub fn pending_leaves(
+    conn: &Connection,
+    limit: Option<u64>,
+) -> Result<Vec<PendingLeaf>, LedgerError> {
+    let limit = limit.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
+    let mut stmt = conn
+        .prepare_cached("SELECT leaf, size FROM _covenant_pending ORDER BY seq LIMIT ?1")
+        .map_err(sql("read pending leaves"))?;
+    let rows = stmt
+        .query_map(params![limit], |r| {
+            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?))
+        })
+        .map_err(sql("read pending leaves"))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (leaf, size) = row.map_err(sql("read pending leaves"))?;
+        out.push(PendingLeaf {
+            leaf: hash_column(&leaf, "pending leaf")?,
+            size: size.max(0) as u64,
+        });
+    }
+    Ok(out)
 }
 
 /// The applied writes not yet in a block, oldest first.
@@ -115,37 +271,120 @@ pub fn pending_len(conn: &Connection) -> Result<u64, LedgerError> {
     .map_err(sql("count pending"))
 }
 
-/// Stores `block`, indexes its requests and drops the first
-/// `block.writes.len()` pending writes (which it seals).
-pub fn append_block(conn: &Connection, block: &SqlBlock, hash: &Hash) -> Result<(), LedgerError> {
-    let data = codec::encode_versioned(block)?;
-    let count = i64::try_from(block.header.count).unwrap_or(i64::MAX);
-    let height = i64::try_from(block.header.height).unwrap_or(i64::MAX);
-    conn.execute(
+/// The signed parts of a block whose writes are the oldest pending ones.
+#[derive(Debug, Clone, Copy)]
+pub struct SealedParts<'a> {
+    /// The signed header.
+    pub header: &'a SqlBlockHeader,
+    /// The producer's key.
+    pub producer_key: &'a PublicKey,
+    /// The producer's signature.
+    pub signature: &'a Signature,
+    /// Its hash (of `header`).
+    pub hash: &'a Hash,
+    /// How many of the oldest pending writes it seals.
+    pub writes: u64,
+    /// Its reads.
+    pub reads: &'a [BlockEntry],
+}
+
+/// Stores the block `parts` describes, indexes its requests and drops the
+/// pending writes it seals, without decoding them (see the module doc).
+pub fn append_sealed(conn: &Connection, parts: SealedParts<'_>) -> Result<(), LedgerError> {
+    let n = i64::try_from(parts.writes).unwrap_or(i64::MAX);
+    let count = i64::try_from(parts.header.count).unwrap_or(i64::MAX);
+    let height = i64::try_from(parts.header.height).unwrap_or(i64::MAX);
+    // SqlBlock = header, producer_key, signature, writes, reads.
+    let mut data = Vec::new();
+    data.extend_from_slice(&SqlBlock::VERSION.to_le_bytes());
+    data.extend_from_slice(&codec::encode(parts.header)?);
+    data.extend_from_slice(&codec::encode(parts.producer_key)?);
+    data.extend_from_slice(&codec::encode(parts.signature)?);
+    data.extend_from_slice(&codec::encode(&parts.writes)?);
+    let mut last_seq = None;
+    let mut found = 0u64;
+    {
+        let mut stmt = conn
+            .prepare_cached("SELECT seq, entry FROM _covenant_pending ORDER BY seq LIMIT ?1")
+            .map_err(sql("read sealed pending"))?;
+        let mut rows = stmt.query(params![n]).map_err(sql("read sealed pending"))?;
+        while let Some(row) = rows.next().map_err(sql("read sealed pending"))? {
+            last_seq = Some(row.get::<_, i64>(0).map_err(sql("read sealed pending"))?);
+            let entry = row
+                .get_ref(1)
+                .map_err(sql("read sealed pending"))?
+                .as_blob()
+                .map_err(|e| LedgerError::Corrupt(format!("a pending entry: {e}")))?;
+            data.extend_from_slice(entry);
+            found += 1;
+        }
+    }
+    if found != parts.writes {
+        return Err(LedgerError::Corrupt(format!(
+            "block {} seals {} writes but {found} are pending",
+            parts.header.count, parts.writes
+        )));
+    }
+    data.extend_from_slice(&codec::encode(parts.reads)?);
+    conn.prepare_cached(
         "INSERT INTO _covenant_blocks (count, height, hash, data) VALUES (?1, ?2, ?3, ?4)",
-        params![count, height, hash.as_bytes().as_slice(), data],
     )
+    .and_then(|mut s| {
+        s.execute(params![
+            count,
+            height,
+            parts.hash.as_bytes().as_slice(),
+            data
+        ])
+    })
     .map_err(sql("write block"))?;
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO _covenant_requests (hash, count, idx)
+         SELECT request, ?1, ROW_NUMBER() OVER (ORDER BY seq) - 1
+         FROM (SELECT seq, request FROM _covenant_pending ORDER BY seq LIMIT ?2)",
+    )
+    .and_then(|mut s| s.execute(params![count, n]))
+    .map_err(sql("index requests"))?;
     {
         let mut idx = conn
             .prepare_cached(
                 "INSERT OR IGNORE INTO _covenant_requests (hash, count, idx) VALUES (?1, ?2, ?3)",
             )
             .map_err(sql("index requests"))?;
-        for (i, e) in block.writes.iter().chain(&block.reads).enumerate() {
+        for (i, e) in parts.reads.iter().enumerate() {
             let h = e.request.hash()?;
-            idx.execute(params![h.as_bytes().as_slice(), count, i as i64])
+            let i = n.saturating_add(i as i64);
+            idx.execute(params![h.as_bytes().as_slice(), count, i])
                 .map_err(sql("index requests"))?;
         }
     }
-    let n = block.writes.len() as i64;
-    conn.execute(
-        "DELETE FROM _covenant_pending WHERE seq IN
-           (SELECT seq FROM _covenant_pending ORDER BY seq LIMIT ?1)",
-        params![n],
-    )
-    .map_err(sql("drop sealed pending"))?;
+    if let Some(last) = last_seq {
+        conn.prepare_cached("DELETE FROM _covenant_pending WHERE seq <= ?1")
+            .and_then(|mut s| s.execute(params![last]))
+            .map_err(sql("drop sealed pending"))?;
+    }
     Ok(())
+}
+
+/// The last block's number, height and hash, without reading the block.
+pub fn head_link(conn: &Connection) -> Result<Option<(u64, u64, Hash)>, LedgerError> {
+    let row: Option<(i64, i64, Vec<u8>)> = conn
+        .prepare_cached(
+            "SELECT count, height, hash FROM _covenant_blocks ORDER BY count DESC LIMIT 1",
+        )
+        .and_then(|mut s| {
+            s.query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()
+        })
+        .map_err(sql("read head"))?;
+    row.map(|(count, height, hash)| {
+        Ok((
+            count.max(0) as u64,
+            height.max(0) as u64,
+            hash_column(&hash, "block hash")?,
+        ))
+    })
+    .transpose()
 }
 
 fn decode_block(data: Vec<u8>) -> Result<SqlBlock, LedgerError> {
@@ -201,4 +440,286 @@ pub fn locate(conn: &Connection, hash: &Hash) -> Result<Option<(u64, u64)>, Ledg
     )
     .optional()
     .map_err(sql("locate request"))
+}
+
+/// Where an applied request is: sealed in a block, or waiting for the next one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppliedAt {
+    /// In block `count` at position `idx`.
+    Block {
+        /// The block number.
+        count: u64,
+        /// The request's position among the block's writes.
+        idx: u64,
+    },
+    /// Applied and pending: it goes into the next block.
+    Pending,
+}
+
+/// Where the request `hash` was applied, if it was: a signed request is
+/// applied at most once, so a replayed or resent one is recognised here.
+pub fn applied_at(conn: &Connection, hash: &Hash) -> Result<Option<AppliedAt>, LedgerError> {
+    if let Some((count, idx)) = locate(conn, hash)? {
+        return Ok(Some(AppliedAt::Block { count, idx }));
+    }
+    let pending = conn
+        .prepare_cached("SELECT 1 FROM _covenant_pending WHERE request = ?1 LIMIT 1")
+        .and_then(|mut s| s.exists(params![hash.as_bytes().as_slice()]))
+        .map_err(sql("find pending request"))?;
+    Ok(pending.then_some(AppliedAt::Pending))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::{NodeId, Nonce, PrivateKey};
+    use crate::sqlchain::query::{Args, Query};
+    use crate::sqlchain::request::{QueryKind, RequestBody};
+    use crate::types::DatabaseId;
+
+    fn db() -> DatabaseId {
+        DatabaseId(hash::hash(Tag::Message, b"ledger test"))
+    }
+
+    fn entry(k: &PrivateKey, i: u64, kind: QueryKind) -> BlockEntry {
+        let body = RequestBody {
+            database: db(),
+            user: k.public_key().address(),
+            timestamp: i,
+            sequence: i,
+            kind,
+            read_level: Default::default(),
+            queries: vec![Query {
+                sql: format!("INSERT INTO t VALUES ({i}, 'value {i}')"),
+                args: Args::default(),
+            }],
+        };
+        BlockEntry {
+            request: SignedRequest::sign(body, k).unwrap(),
+            response_digest: hash::hash(Tag::Response, &i.to_le_bytes()),
+            stamp: (kind == QueryKind::Write).then_some(Stamp {
+                timestamp_ms: 1_700_000_000_000 + i,
+                seed: [i as u8; 32],
+            }),
+        }
+    }
+
+    fn push(conn: &Connection, e: &BlockEntry) {
+        push_pending(conn, &e.request, &e.response_digest, e.stamp).unwrap();
+    }
+
+    fn stored_entries(conn: &Connection) -> Vec<Vec<u8>> {
+        let mut stmt = conn
+            .prepare("SELECT entry FROM _covenant_pending ORDER BY seq")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    /// Seals the oldest `k` pending writes (given as `writes`) and `reads`
+    /// the way the leader does, from the stored leaves.
+    fn seal(
+        conn: &Connection,
+        miner: &PrivateKey,
+        count: u64,
+        parent: Hash,
+        writes: &[BlockEntry],
+        reads: &[BlockEntry],
+    ) -> SqlBlock {
+        let producer = NodeId::compute(&miner.public_key(), &Nonce::default());
+        let block = SqlBlock::seal(
+            db(),
+            count,
+            count * 2,
+            parent,
+            10 + count,
+            writes.to_vec(),
+            reads.to_vec(),
+            producer,
+            miner,
+        )
+        .unwrap();
+        let leaves: Vec<Hash> = pending_leaves(conn, Some(writes.len() as u64))
+            .unwrap()
+            .into_iter()
+            .map(|p| p.leaf)
+            .collect();
+        assert_eq!(
+            block::merkle_root(&leaves, reads).unwrap(),
+            block.header.merkle_root,
+            "the root from the stored leaves is the root over the entries"
+        );
+        let hash = block.hash().unwrap();
+        append_sealed(
+            conn,
+            SealedParts {
+                header: &block.header,
+                producer_key: &block.producer_key,
+                signature: &block.signature,
+                hash: &hash,
+                writes: writes.len() as u64,
+                reads,
+            },
+        )
+        .unwrap();
+        block
+    }
+
+    #[test]
+    fn pending_rows_hold_the_entry_encoding_leaf_and_size() {
+        let conn = Connection::open_in_memory().unwrap();
+        init(&conn).unwrap();
+        let user = PrivateKey::generate().unwrap();
+        let entries: Vec<_> = (0..5).map(|i| entry(&user, i, QueryKind::Write)).collect();
+        for e in &entries {
+            push(&conn, e);
+        }
+        let expected: Vec<Vec<u8>> = entries.iter().map(|e| codec::encode(e).unwrap()).collect();
+        assert_eq!(stored_entries(&conn), expected);
+        assert_eq!(pending(&conn).unwrap(), entries);
+        assert_eq!(pending_len(&conn).unwrap(), 5);
+        let leaves = pending_leaves(&conn, None).unwrap();
+        let want: Vec<PendingLeaf> = entries
+            .iter()
+            .map(|e| PendingLeaf {
+                leaf: e.leaf().unwrap(),
+                size: e.request.size_hint() as u64,
+            })
+            .collect();
+        assert_eq!(leaves, want);
+        assert_eq!(pending_leaves(&conn, Some(2)).unwrap(), want[..2]);
+    }
+
+    #[test]
+    fn sealed_blocks_are_byte_identical_to_encoded_blocks() {
+        let conn = Connection::open_in_memory().unwrap();
+        init(&conn).unwrap();
+        let user = PrivateKey::generate().unwrap();
+        let miner = PrivateKey::generate().unwrap();
+        let writes: Vec<_> = (0..7).map(|i| entry(&user, i, QueryKind::Write)).collect();
+        let reads: Vec<_> = (100..103)
+            .map(|i| entry(&user, i, QueryKind::Read))
+            .collect();
+        for e in &writes {
+            push(&conn, e);
+        }
+        let genesis = seal(&conn, &miner, 0, Hash::ZERO, &[], &[]);
+        let g_hash = genesis.hash().unwrap();
+        assert_eq!(head_link(&conn).unwrap(), Some((0, 0, g_hash)));
+        let b1 = seal(&conn, &miner, 1, g_hash, &writes[..4], &reads);
+        let b2 = seal(&conn, &miner, 2, b1.hash().unwrap(), &writes[4..], &[]);
+        assert_eq!(pending_len(&conn).unwrap(), 0);
+        for b in [&genesis, &b1, &b2] {
+            let data: Vec<u8> = conn
+                .query_row(
+                    "SELECT data FROM _covenant_blocks WHERE count = ?1",
+                    params![b.header.count as i64],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(data, codec::encode_versioned(b).unwrap());
+            let stored = block_by_count(&conn, b.header.count).unwrap().unwrap();
+            assert_eq!(&stored, b);
+            stored.verify().unwrap();
+        }
+        b2.verify_follows(&b1).unwrap();
+        assert_eq!(head_link(&conn).unwrap(), Some((2, 4, b2.hash().unwrap())));
+        for (i, e) in writes[..4].iter().chain(&reads).enumerate() {
+            let at = locate(&conn, &e.request.hash().unwrap()).unwrap();
+            assert_eq!(at, Some((1, i as u64)));
+        }
+        for (i, e) in writes[4..].iter().enumerate() {
+            let at = locate(&conn, &e.request.hash().unwrap()).unwrap();
+            assert_eq!(at, Some((2, i as u64)));
+        }
+    }
+
+    #[test]
+    fn sealing_more_writes_than_pending_is_refused_whole() {
+        let conn = Connection::open_in_memory().unwrap();
+        init(&conn).unwrap();
+        let user = PrivateKey::generate().unwrap();
+        let miner = PrivateKey::generate().unwrap();
+        let e = entry(&user, 1, QueryKind::Write);
+        push(&conn, &e);
+        let block = SqlBlock::seal(
+            db(),
+            0,
+            0,
+            Hash::ZERO,
+            1,
+            vec![e.clone(), e],
+            vec![],
+            NodeId::compute(&miner.public_key(), &Nonce::default()),
+            &miner,
+        )
+        .unwrap();
+        let tx = conn.unchecked_transaction().unwrap();
+        let err = append_sealed(
+            &tx,
+            SealedParts {
+                header: &block.header,
+                producer_key: &block.producer_key,
+                signature: &block.signature,
+                hash: &block.hash().unwrap(),
+                writes: 2,
+                reads: &[],
+            },
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("seals 2 writes but 1 are pending"),
+            "{err}"
+        );
+        drop(tx);
+        assert_eq!(pending_len(&conn).unwrap(), 1);
+        assert_eq!(head_link(&conn).unwrap(), None);
+    }
+
+    #[test]
+    fn an_old_pending_table_is_migrated_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data.db");
+        let user = PrivateKey::generate().unwrap();
+        let miner = PrivateKey::generate().unwrap();
+        let writes: Vec<_> = (0..3).map(|i| entry(&user, i, QueryKind::Write)).collect();
+        {
+            // The first schema: pending rows held only the encoded entry.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE _covenant_pending (seq INTEGER PRIMARY KEY, entry BLOB NOT NULL);",
+            )
+            .unwrap();
+            for e in &writes {
+                conn.execute(
+                    "INSERT INTO _covenant_pending (entry) VALUES (?1)",
+                    params![codec::encode(e).unwrap()],
+                )
+                .unwrap();
+            }
+        }
+        let conn = Connection::open(&path).unwrap();
+        init(&conn).unwrap();
+        init(&conn).unwrap(); // idempotent
+        let leaves: Vec<Hash> = pending_leaves(&conn, None)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.leaf)
+            .collect();
+        let want: Vec<Hash> = writes.iter().map(|e| e.leaf().unwrap()).collect();
+        assert_eq!(leaves, want);
+        // New writes land after the old ones, and a block seals both.
+        let newer = entry(&user, 9, QueryKind::Write);
+        push(&conn, &newer);
+        let mut all = writes.clone();
+        all.push(newer);
+        let b = seal(&conn, &miner, 0, Hash::ZERO, &all, &[]);
+        assert_eq!(block_by_count(&conn, 0).unwrap().unwrap(), b);
+        assert_eq!(
+            locate(&conn, &all[3].request.hash().unwrap()).unwrap(),
+            Some((0, 3))
+        );
+    }
 }

@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use covenant_core::api::database::DbHead;
+use covenant_core::config::MinerConfig;
 use covenant_core::consensus::database::{DatabaseRaft, DatabaseShared, DatabaseStateMachine};
 use covenant_core::consensus::log_store::LogDurability;
 use covenant_core::consensus::{GroupId, LogStore, RaftNetwork, RaftPeer, raft_id};
@@ -18,8 +19,24 @@ use super::MinerInner;
 use super::batch::WriteBatcher;
 use crate::error::{MinerError, Result};
 
-/// Raft timing for database groups: failover in a few seconds, light idle traffic.
-fn raft_config(id: &DatabaseId) -> Result<openraft::Config> {
+/// Raft timing and snapshots for database groups: failover in a few
+/// seconds, light idle traffic, a log that does not grow forever.
+/// `snapshot_log_entries` is `Miner.SnapshotLogEntries` (0: never snapshot).
+fn raft_config(id: &DatabaseId, snapshot_log_entries: u64) -> Result<openraft::Config> {
+    // Snapshots. An entry is a batch of up to 1024 writes (or a sealed
+    // block, one a second), and a snapshot is a `VACUUM INTO` of the whole
+    // file that holds up applies while it runs. One client writing flat out
+    // makes ~600-1000 entries/s here (README's benchmark table) and batching
+    // makes fewer under concurrency, so the default 50,000 entries means a
+    // snapshot every minute or two at full load, hours apart for ordinary
+    // ones, and a log of at most ~60,000 entries instead of every entry
+    // since creation. Keeping a fifth of that after a snapshot lets a
+    // follower that was down briefly catch up from the log rather than
+    // receive the whole file; one further behind gets the snapshot.
+    let (snapshot_policy, keep) = match snapshot_log_entries {
+        0 => (SnapshotPolicy::Never, 1_000),
+        n => (SnapshotPolicy::LogsSinceLast(n), n / 5),
+    };
     openraft::Config {
         cluster_name: format!("covenant-db-{}", id.to_hex()),
         // Idle cost is one AppendEntries per follower per heartbeat and a tick
@@ -31,7 +48,12 @@ fn raft_config(id: &DatabaseId) -> Result<openraft::Config> {
         // heartbeat: 2.5-3 s here, so a dead leader is replaced in ~3-4 s.
         election_timeout_min: 1000,
         election_timeout_max: 1500,
-        snapshot_policy: SnapshotPolicy::Never,
+        snapshot_policy,
+        max_in_snapshot_log_to_keep: keep,
+        // The last chunk's RPC returns once the follower has installed the
+        // snapshot (written and fsynced the whole file twice): far longer
+        // than openraft's 200 ms default for a database of any size.
+        install_snapshot_timeout: 60_000,
         ..Default::default()
     }
     .validate()
@@ -84,7 +106,16 @@ impl DatabaseHost {
         let me = inner.node_id();
         let raft = Raft::new(
             raft_id(&me),
-            Arc::new(raft_config(&id)?),
+            Arc::new(raft_config(
+                &id,
+                inner
+                    .config
+                    .miner
+                    .as_ref()
+                    .map_or(MinerConfig::DEFAULT_SNAPSHOT_LOG_ENTRIES, |m| {
+                        m.snapshot_log_entries
+                    }),
+            )?),
             RaftNetwork::<DatabaseRaft>::new(GroupId::Database(id.0), inner.net.clone()),
             log,
             DatabaseStateMachine::new(shared.clone()),
@@ -181,7 +212,7 @@ impl DatabaseHost {
             head: self.shared.head(),
             leader: self.leader(),
             miner: self.me,
-            pending: self.shared.pending().map(|p| p.len() as u64).unwrap_or(0),
+            pending: self.shared.pending_len().unwrap_or(0),
         }
     }
 

@@ -2,13 +2,17 @@
 //! were requests, seal a block of them and commit it through the group; the
 //! first block (number 0) is sealed as soon as the group has a leader. Every
 //! `BillingBlockCount` blocks the leader bills the users on the main chain.
+//!
+//! Sealing reads only the pending writes' stored leaves and sizes, never the
+//! writes themselves, so it holds the replica's writer (and the apply path)
+//! for a moment only; the merkle root and the signature are computed off the
+//! async runtime's threads.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use covenant_core::consensus::database::{DbApplied, DbCommand, SealProposal};
 use covenant_core::hash::Hash;
-use covenant_core::sqlchain::block::SqlBlock;
 use covenant_core::types::{BillingEntry, TxPayload, UpdateBilling};
 use tokio::time::MissedTickBehavior;
 
@@ -69,22 +73,22 @@ async fn seal_once(
     let (count, height, parent, writes, reads) = match head {
         None => (0, 0, Hash::ZERO, Vec::new(), Vec::new()),
         Some(h) => {
-            let mut writes = host.shared().pending().map_err(|e| e.to_string())?;
+            let pending = host.shared().pending_leaves().map_err(|e| e.to_string())?;
             let reads = host.shared().take_reads();
             // A block must fit in one RPC frame for clients to fetch it; what
             // does not fit waits for the next block (at least one write goes).
             let mut budget = MAX_BLOCK_BYTES
                 .saturating_sub(reads.iter().map(|e| e.request.size_hint()).sum::<usize>());
-            let fits = writes
+            let fits = pending
                 .iter()
-                .take_while(|e| {
-                    let size = e.request.size_hint();
+                .take_while(|p| {
+                    let size = usize::try_from(p.size).unwrap_or(usize::MAX);
                     let ok = size <= budget;
                     budget = budget.saturating_sub(size);
                     ok
                 })
                 .count();
-            writes.truncate(fits.max(1));
+            let writes: Vec<Hash> = pending.iter().take(fits.max(1)).map(|p| p.leaf).collect();
             if writes.is_empty() && reads.is_empty() {
                 return Ok(());
             }
@@ -94,21 +98,37 @@ async fn seal_once(
             (h.count + 1, height, h.hash, writes, reads)
         }
     };
-    let block = SqlBlock::seal(
-        host.id(),
-        count,
-        height,
-        parent,
-        now.max(head.map(|h| h.timestamp).unwrap_or(0)),
-        writes,
-        reads.clone(),
-        inner.node_id(),
-        inner.identity.private_key(),
-    )
-    .map_err(|e| e.to_string())?;
+    let database = host.id();
+    let timestamp = now.max(head.map(|h| h.timestamp).unwrap_or(0));
+    let producer = inner.node_id();
+    let signer = inner.clone();
+    let block_reads = reads.clone();
+    let proposal = tokio::task::spawn_blocking(move || {
+        SealProposal::sign(
+            database,
+            count,
+            height,
+            parent,
+            timestamp,
+            &writes,
+            block_reads,
+            producer,
+            signer.identity.private_key(),
+        )
+    })
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|r| r.map_err(|e| e.to_string()));
+    let proposal = match proposal {
+        Ok(p) => p,
+        Err(e) => {
+            host.shared().restore_reads(reads);
+            return Err(e);
+        }
+    };
     match host
         .raft
-        .client_write(DbCommand::Seal(Box::new(SealProposal::of(block))))
+        .client_write(DbCommand::Seal(Box::new(proposal)))
         .await
     {
         Ok(resp) => match resp.data {
