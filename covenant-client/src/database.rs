@@ -244,7 +244,8 @@ impl Database {
 }
 
 /// The results of an outcome, or its failure as [`ClientError::Sql`]
-/// (a permission refusal as [`ClientError::PermissionDenied`]).
+/// (a permission refusal as [`ClientError::PermissionDenied`], a replay as
+/// [`ClientError::AlreadyApplied`]).
 fn outcome_results(outcome: Outcome) -> Result<Vec<QueryResult>, ClientError> {
     match outcome {
         Outcome::Ok(results) => Ok(results),
@@ -252,6 +253,11 @@ fn outcome_results(outcome: Outcome) -> Result<Vec<QueryResult>, ClientError> {
             if code == covenant_core::ErrorCode::PermissionDenied.as_u32() =>
         {
             Err(ClientError::PermissionDenied { message })
+        }
+        Outcome::Failed { code, message }
+            if code == covenant_core::ErrorCode::DuplicateRequest.as_u32() =>
+        {
+            Err(ClientError::AlreadyApplied { message })
         }
         Outcome::Failed { code, message } => Err(ClientError::Sql { code, message }),
     }
@@ -292,5 +298,12 @@ mod tests {
         })
         .unwrap_err();
         assert!(matches!(e, ClientError::PermissionDenied { .. }));
+        let e = outcome_results(Outcome::Failed {
+            code: ErrorCode::DuplicateRequest.as_u32(),
+            message: "request ab was already applied".into(),
+        })
+        .unwrap_err();
+        assert!(matches!(e, ClientError::AlreadyApplied { .. }));
+        assert!(e.is(ErrorCode::DuplicateRequest) && !e.retryable());
     }
 }

@@ -130,6 +130,13 @@ pub enum ClientError {
         /// The miner's explanation, with both clocks.
         message: String,
     },
+    /// The miners already applied this very signed request (a replay or a
+    /// resend); it was not applied again.
+    #[error("request already applied: {message}")]
+    AlreadyApplied {
+        /// The miner's explanation: the request hash and where it was applied.
+        message: String,
+    },
     /// A miner could not be reached (a single call to it failed at the transport level).
     #[error("cannot reach miner {miner}: {source}")]
     MinerUnreachable {
@@ -262,6 +269,7 @@ const KNOWN_REMOTE_CODES: &[ErrorCode] = &[
     ErrorCode::Unauthenticated,
     ErrorCode::PermissionDenied,
     ErrorCode::StaleRequest,
+    ErrorCode::DuplicateRequest,
 ];
 
 /// The [`ErrorCode`] with number `code`, or [`ErrorCode::Remote`] for one this build does not know.
@@ -298,6 +306,7 @@ impl ClientError {
             ClientError::MinerUnreachable { source, .. }
             | ClientError::WriteOutcomeUnknown { source, .. } => source.code(),
             ClientError::StaleRequest { .. } => ErrorCode::StaleRequest,
+            ClientError::AlreadyApplied { .. } => ErrorCode::DuplicateRequest,
             ClientError::Verification { .. } => ErrorCode::InvalidSqlBlock,
             ClientError::HistoryRewritten { .. } => ErrorCode::HistoryRewritten,
             ClientError::Row(e) => e.code(),

@@ -298,6 +298,25 @@ async fn create_write_read_seal_and_restart() {
         &block.header.merkle_root
     ));
 
+    // Replaying the same signed request (anyone can copy it out of a block)
+    // is refused, names where it was applied, and writes nothing.
+    let replay = db
+        .pool
+        .call::<QueryMethod>(f.miner.node_id(), &w, T)
+        .await
+        .unwrap();
+    match replay.outcome {
+        Outcome::Failed { code, message } => {
+            assert_eq!(code, covenant_core::ErrorCode::DuplicateRequest.as_u32());
+            assert!(message.contains(&format!("block {count}")), "{message}");
+        }
+        other => panic!("a replayed write was applied: {other:?}"),
+    }
+    let rows = db
+        .run(QueryKind::Read, "SELECT count(*) FROM t", vec![])
+        .await;
+    assert_eq!(rows[0].rows, vec![vec![Value::Integer(2)]]);
+
     // Metrics carry the database.
     let snapshot = {
         let host = miner.database(&id).unwrap();
