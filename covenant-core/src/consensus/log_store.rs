@@ -22,13 +22,14 @@
 //! or any state machine.
 
 mod sqlite;
+mod tail;
 mod writer;
 
 use std::fmt::Debug;
 use std::marker::PhantomData;
 use std::ops::{Bound, RangeBounds};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{
@@ -39,6 +40,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use tokio::sync::oneshot;
 
 use crate::codec;
+use tail::{Budget, Tail};
 use writer::{Op, OpError, Reply, StoreHandle};
 
 /// Format version of everything this store writes; checked on open.
@@ -107,6 +109,11 @@ impl LogStoreError {
 pub struct LogStore<C: RaftTypeConfig> {
     handle: Arc<StoreHandle>,
     durability: LogDurability,
+    /// The newest entries, shared by every clone (see `tail`).
+    tail: Arc<Mutex<Tail<C::Entry>>>,
+    /// Whether this clone is openraft's log reader (replication) rather
+    /// than the storage itself, whose reads are for apply.
+    reader: bool,
     _config: PhantomData<fn() -> C>,
 }
 
@@ -115,6 +122,8 @@ impl<C: RaftTypeConfig> Clone for LogStore<C> {
         LogStore {
             handle: self.handle.clone(),
             durability: self.durability,
+            tail: self.tail.clone(),
+            reader: self.reader,
             _config: PhantomData,
         }
     }
@@ -129,7 +138,7 @@ impl<C: RaftTypeConfig> Debug for LogStore<C> {
 impl<C> LogStore<C>
 where
     C: RaftTypeConfig<Entry = Entry<C>>,
-    C::D: Serialize + DeserializeOwned,
+    C::D: Clone + Serialize + DeserializeOwned,
     C::Node: Serialize + DeserializeOwned,
     C::NodeId: Serialize + DeserializeOwned,
 {
@@ -145,8 +154,14 @@ where
         Ok(LogStore {
             handle: Arc::new(handle),
             durability,
+            tail: Arc::new(Mutex::new(Tail::new(tail::STORE_CAP, Budget::process()))),
+            reader: false,
             _config: PhantomData,
         })
+    }
+
+    fn tail(&self) -> MutexGuard<'_, Tail<Entry<C>>> {
+        self.tail.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The durability this store was opened with.
@@ -203,7 +218,7 @@ enum MetaError {
 impl<C> RaftLogReader<C> for LogStore<C>
 where
     C: RaftTypeConfig<Entry = Entry<C>>,
-    C::D: Serialize + DeserializeOwned,
+    C::D: Clone + Serialize + DeserializeOwned,
     C::Node: Serialize + DeserializeOwned,
     C::NodeId: Serialize + DeserializeOwned,
 {
@@ -221,6 +236,20 @@ where
             Bound::Excluded(e) => Some(*e),
             Bound::Unbounded => None,
         };
+        // The storage itself reads only to apply: what it read is applied.
+        let applied = match end {
+            Some(e) if !self.reader => e.checked_sub(1),
+            _ => None,
+        };
+        {
+            let mut tail = self.tail();
+            if let Some(entries) = tail.get(start, end) {
+                if let Some(a) = applied {
+                    tail.applied_up_to(a);
+                }
+                return Ok(entries);
+            }
+        }
         let rows = self
             .ask(|reply| Op::Read { start, end, reply })
             .await
@@ -232,6 +261,9 @@ where
                 Err(e) => return Err(StorageIOError::read_logs(&e).into()),
             }
         }
+        if let Some(a) = applied {
+            self.tail().applied_up_to(a);
+        }
         Ok(entries)
     }
 }
@@ -239,7 +271,7 @@ where
 impl<C> RaftLogStorage<C> for LogStore<C>
 where
     C: RaftTypeConfig<Entry = Entry<C>>,
-    C::D: Serialize + DeserializeOwned,
+    C::D: Clone + Serialize + DeserializeOwned,
     C::Node: Serialize + DeserializeOwned,
     C::NodeId: Serialize + DeserializeOwned,
 {
@@ -270,7 +302,10 @@ where
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
-        self.clone()
+        LogStore {
+            reader: true,
+            ..self.clone()
+        }
     }
 
     async fn save_vote(&mut self, vote: &Vote<C::NodeId>) -> Result<(), StorageError<C::NodeId>> {
@@ -314,9 +349,23 @@ where
         I::IntoIter: OptionalSend,
     {
         let mut rows = Vec::new();
-        for entry in entries {
-            let bytes = codec::encode(&entry).map_err(|e| StorageIOError::write_logs(&e))?;
-            rows.push((entry.get_log_id().index, bytes));
+        {
+            // Cached before the writer has them: reads must see every append
+            // at once, and the cache answers them in order with the writer.
+            let mut tail = self.tail();
+            for entry in entries {
+                let bytes = match codec::encode(&entry) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        // Nothing of this append reaches the writer.
+                        tail.clear();
+                        return Err(StorageIOError::write_logs(&e).into());
+                    }
+                };
+                let index = entry.get_log_id().index;
+                tail.push(index, entry, bytes.len());
+                rows.push((index, bytes));
+            }
         }
         let done: writer::Done = Box::new(move |r| callback.log_io_completed(r));
         self.handle
@@ -327,6 +376,7 @@ where
 
     async fn truncate(&mut self, log_id: LogId<C::NodeId>) -> Result<(), StorageError<C::NodeId>> {
         let index = log_id.index;
+        self.tail().truncate_from(index);
         self.ask(|reply| Op::TruncateFrom { index, reply })
             .await
             .map_err(|e| StorageIOError::write_logs(&e).into())
@@ -335,6 +385,7 @@ where
     async fn purge(&mut self, log_id: LogId<C::NodeId>) -> Result<(), StorageError<C::NodeId>> {
         let bytes = codec::encode(&log_id).map_err(|e| StorageIOError::write_logs(&e))?;
         let index = log_id.index;
+        self.tail().purge_up_to(index);
         self.ask(|reply| Op::PurgeUpTo {
             index,
             log_id: bytes,
