@@ -257,18 +257,9 @@ impl DatabaseShared {
     pub fn open(id: DatabaseId, path: &Path) -> Result<Arc<DatabaseShared>, DatabaseError> {
         let mut exec = Executor::open(path)?;
         let reader = exec.reader()?;
-        let (last_applied, membership, head) = exec.with_connection(|conn| {
+        let (progress, head) = exec.with_connection(|conn| {
             ledger::init(conn)?;
-            let applied = match ledger::get_meta(conn, META_APPLIED)? {
-                Some(b) => codec::decode(&b)?,
-                None => None,
-            };
-            let membership = match ledger::get_meta(conn, META_MEMBERSHIP)? {
-                Some(b) => codec::decode(&b)?,
-                None => Membership::default(),
-            };
-            let head = ledger::head(conn)?;
-            Ok::<_, DatabaseError>((applied, membership, head))
+            Ok::<_, DatabaseError>((stored_progress(conn)?, ledger::head(conn)?))
         })?;
         let (head_tx, _) = watch::channel(head.as_ref().and_then(head_info));
         Ok(Arc::new(DatabaseShared {
@@ -276,10 +267,7 @@ impl DatabaseShared {
             path: path.to_path_buf(),
             exec: Mutex::new(Some(exec)),
             reader: Mutex::new(Some(reader)),
-            progress: Mutex::new(Progress {
-                last_applied,
-                membership,
-            }),
+            progress: Mutex::new(progress),
             head_tx,
             reads: Mutex::new(Vec::new()),
             usage: Mutex::new(BTreeMap::new()),
@@ -657,25 +645,39 @@ impl DatabaseShared {
         Ok(())
     }
 
-    /// Writes a consistent copy of the whole file (data and chain) to the
-    /// new file `out` with `VACUUM INTO`, after making the replica's own
-    /// file durable ([`Self::sync_files`]). The writer is held throughout,
-    /// so the copy is exactly the state after the last applied entry.
-    fn snapshot_into(&self, exec: &mut Executor, out: &Path) -> Result<(), DatabaseError> {
-        self.sync_files()?;
+    /// Writes a consistent copy of the whole file to the new file `out`
+    /// from a read connection of its own, without holding the writer (WAL
+    /// readers see one committed state while applies go on), and returns
+    /// the applied state the copy holds. The replica's own file is made
+    /// durable first; a crash that loses later commits of it is repaired at
+    /// startup from the stored snapshot.
+    fn copy_into(&self, out: &Path) -> Result<Progress, DatabaseError> {
+        self.with_exec(|_| self.sync_files())?;
+        let flags =
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let source = rusqlite::Connection::open_with_flags(&self.path, flags)
+            .map_err(|e| self.snapshot_err(e))?;
+        source
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(|e| self.snapshot_err(e))?;
         let target = out.to_string_lossy().replace('\'', "''");
-        exec.with_connection(|c| c.execute_batch(&format!("VACUUM INTO '{target}'")))
-            .map_err(|err| self.snapshot_err(err))
+        source
+            .execute_batch(&format!("VACUUM INTO '{target}'"))
+            .map_err(|e| self.snapshot_err(e))?;
+        drop(source);
+        let copy =
+            rusqlite::Connection::open_with_flags(out, flags).map_err(|e| self.snapshot_err(e))?;
+        stored_progress(&copy)
     }
 
-    /// A consistent copy of the whole file (data and chain), via `VACUUM INTO`.
-    fn snapshot_bytes(&self) -> Result<Vec<u8>, DatabaseError> {
+    /// A consistent copy of the whole file (data and chain) and the applied state it holds.
+    fn snapshot_bytes(&self) -> Result<(Progress, Vec<u8>), DatabaseError> {
         let tmp = self.path.with_extension("snapshot-out");
         let _ = std::fs::remove_file(&tmp);
-        self.with_exec(|e| self.snapshot_into(e, &tmp))?;
+        let progress = self.copy_into(&tmp)?;
         let bytes = std::fs::read(&tmp).map_err(|e| self.snapshot_err(e))?;
         let _ = std::fs::remove_file(&tmp);
-        Ok(bytes)
+        Ok((progress, bytes))
     }
 
     /// Replaces the whole file with a snapshot taken by [`Self::snapshot_bytes`],
@@ -719,6 +721,22 @@ impl DatabaseShared {
         *exec = Some(new);
         Ok(())
     }
+}
+
+/// The applied state recorded in a replica's file (with each apply, in its transaction).
+fn stored_progress(conn: &rusqlite::Connection) -> Result<Progress, DatabaseError> {
+    let last_applied = match ledger::get_meta(conn, META_APPLIED)? {
+        Some(b) => codec::decode(&b)?,
+        None => None,
+    };
+    let membership = match ledger::get_meta(conn, META_MEMBERSHIP)? {
+        Some(b) => codec::decode(&b)?,
+        None => Membership::default(),
+    };
+    Ok(Progress {
+        last_applied,
+        membership,
+    })
 }
 
 /// The metadata of a snapshot of the state `progress` describes.
@@ -818,8 +836,7 @@ impl Replica for DatabaseShared {
     }
 
     fn build_snapshot(&self) -> Result<SnapshotParts, String> {
-        let progress = lock(&self.progress);
-        let data = self.snapshot_bytes().map_err(|e| e.to_string())?;
+        let (progress, data) = self.snapshot_bytes().map_err(|e| e.to_string())?;
         Ok((snapshot_meta(&progress, data.len() as u64), data))
     }
 
@@ -828,10 +845,10 @@ impl Replica for DatabaseShared {
     }
 
     fn build_snapshot_file(&self, out: &Path) -> Result<SnapshotMeta<u64, RaftPeer>, String> {
-        // Progress, then the writer: the order `apply_entry` takes them.
-        let progress = lock(&self.progress);
-        self.with_exec(|e| self.snapshot_into(e, out))
-            .map_err(|e| e.to_string())?;
+        // Applies go on while the file is copied (a large database takes
+        // seconds): the copy is one consistent read of the file, and its
+        // own recorded applied state says what it holds.
+        let progress = self.copy_into(out).map_err(|e| e.to_string())?;
         let len = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
         Ok(snapshot_meta(&progress, len))
     }
@@ -1108,5 +1125,36 @@ mod seal_tests {
         let rows = replica.dump().unwrap();
         let text = format!("{rows:?}");
         assert_eq!(text.matches("Integer(1)").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn a_snapshot_file_says_what_it_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = DatabaseId(hash::hash(Tag::Message, b"snapshot file"));
+        let user = PrivateKey::generate().unwrap();
+        let replica = DatabaseShared::open(db, &dir.path().join("data.db")).unwrap();
+        apply(
+            &replica,
+            1,
+            DbCommand::Writes(vec![
+                write(&user, db, 1, "CREATE TABLE t (x INTEGER)"),
+                write(&user, db, 2, "INSERT INTO t VALUES (7)"),
+            ]),
+        );
+        apply(
+            &replica,
+            2,
+            DbCommand::Writes(vec![write(&user, db, 3, "INSERT INTO t VALUES (8)")]),
+        );
+        let out = dir.path().join("copy.db");
+        let meta = replica.build_snapshot_file(&out).unwrap();
+        assert_eq!(meta.last_log_id.map(|l| l.index), Some(2));
+        // The copy opens as a replica with the same rows and applied state.
+        let copy = DatabaseShared::open(db, &out).unwrap();
+        assert_eq!(copy.applied_state().0, meta.last_log_id);
+        assert_eq!(
+            format!("{:?}", copy.dump().unwrap()),
+            format!("{:?}", replica.dump().unwrap())
+        );
     }
 }
