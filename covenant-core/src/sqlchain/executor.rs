@@ -70,6 +70,7 @@ use serde::{Deserialize, Serialize};
 pub use determinism::DeterminismPolicy;
 pub use error::{EXCERPT_CHARS, SqlError};
 pub use guard::HIDDEN_TABLE_PREFIX;
+pub use memory::disable_lookaside;
 
 use entropy::Entropy;
 use guard::{Guard, Mode};

@@ -5,7 +5,7 @@
 //! connection of a store pinned to it. A connection is kept small, because
 //! a miner holds one per hosted database: a bounded page cache, no
 //! lookaside buffer (SQLite's default reserves ~120 KB per connection for
-//! it; this is the file's one `unsafe` call), and exclusive locking, which
+//! it), and exclusive locking, which
 //! also spares the WAL's shared-memory index (a 32 KiB mapping) and keeps a
 //! second process from ever writing the same log. Must not import openraft
 //! or tokio.
@@ -13,9 +13,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, ffi, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{LOG_FORMAT_VERSION, LogDurability, LogStoreError};
+use crate::sqlchain::executor::disable_lookaside;
 
 /// Most SQLite page cache a log connection keeps, in KiB. A log is appended
 /// at its tail and read near it; a small cache is enough, and it keeps
@@ -26,28 +27,6 @@ const CACHE_KIB: i64 = 256;
 /// store of the same group being closed on its writer thread) to let go.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Turns off the connection's lookaside allocator (a per-connection pool for
-/// small allocations that costs ~50 KiB of resident memory when idle).
-/// Best effort: on failure the connection just keeps its default.
-fn no_lookaside(conn: &Connection) {
-    // SAFETY: `conn.handle()` is a live connection owned by `conn`; with a
-    // null buffer and zero sizes SQLite allocates nothing and only frees
-    // its own lookaside pool, which nothing uses yet on a fresh connection
-    // (if something did, SQLite returns SQLITE_BUSY and changes nothing).
-    let rc = unsafe {
-        ffi::sqlite3_db_config(
-            conn.handle(),
-            ffi::SQLITE_DBCONFIG_LOOKASIDE,
-            std::ptr::null_mut::<std::ffi::c_void>(),
-            0 as std::ffi::c_int,
-            0 as std::ffi::c_int,
-        )
-    };
-    if rc != ffi::SQLITE_OK {
-        tracing::debug!(rc, "cannot turn off SQLite lookaside on a raft log");
-    }
-}
-
 /// Opens (or creates) the log database at `path` and checks its format.
 pub(super) fn open(path: &Path, durability: LogDurability) -> Result<Connection, LogStoreError> {
     let open_err = |source| LogStoreError::Open {
@@ -55,7 +34,9 @@ pub(super) fn open(path: &Path, durability: LogDurability) -> Result<Connection,
         source,
     };
     let conn = Connection::open(path).map_err(open_err)?;
-    no_lookaside(&conn);
+    if let Err(rc) = disable_lookaside(&conn) {
+        tracing::debug!(rc, "cannot turn off SQLite lookaside on a raft log");
+    }
     conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
     let synchronous = match durability {
         LogDurability::Fsync => "FULL",

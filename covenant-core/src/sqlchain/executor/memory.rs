@@ -1,4 +1,5 @@
-//! Per-connection memory settings of the executor's SQLite connections.
+//! Per-connection memory settings of SQLite connections (the executor's
+//! and the Raft logs').
 //!
 //! A miner hosts hundreds of mostly idle databases, each with a writer and a
 //! reader connection, so per-connection overhead is what idle databases
@@ -14,7 +15,7 @@ use rusqlite::{Connection, ffi};
 /// Turns SQLite's lookaside allocator off for `conn`. Call right after
 /// opening, before any statement: SQLite refuses (busy) while lookaside
 /// memory is in use, and then this returns its result code.
-pub(super) fn disable_lookaside(conn: &Connection) -> Result<(), i32> {
+pub fn disable_lookaside(conn: &Connection) -> Result<(), i32> {
     // SAFETY: `handle()` is the live `sqlite3*` owned by `conn`, which
     // outlives this call and is not used concurrently (`&Connection` on this
     // thread; connections are `!Sync`). SQLITE_DBCONFIG_LOOKASIDE takes
