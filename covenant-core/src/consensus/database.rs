@@ -429,7 +429,9 @@ impl DatabaseShared {
                     let verdict = if w.request.body.database != self.id {
                         Verdict::Foreign
                     } else {
-                        let id = w.request.hash().map_err(|e| e.to_string())?;
+                        let body =
+                            ledger::EncodedBody::of(&w.request).map_err(|e| e.to_string())?;
+                        let id = *body.id();
                         let at = exec
                             .with_connection(|c| ledger::applied_at(c, &id))
                             .map_err(|e| e.to_string())?;
@@ -438,20 +440,22 @@ impl DatabaseShared {
                             None if !in_entry.insert(id) => {
                                 Verdict::Duplicate(id, ledger::AppliedAt::Pending)
                             }
-                            None => Verdict::Fresh,
+                            None => Verdict::Fresh(body),
                         }
                     };
                     verdicts.push(verdict);
                 }
-                let own: Vec<&StampedWrite> = writes
+                let own: Vec<(&StampedWrite, &ledger::EncodedBody)> = writes
                     .iter()
                     .zip(&verdicts)
-                    .filter(|(_, v)| matches!(v, Verdict::Fresh))
-                    .map(|(w, _)| w)
+                    .filter_map(|(w, v)| match v {
+                        Verdict::Fresh(body) => Some((w, body)),
+                        _ => None,
+                    })
                     .collect();
                 let items: Vec<BatchItem<'_>> = own
                     .iter()
-                    .map(|w| BatchItem {
+                    .map(|(w, _)| BatchItem {
                         queries: &w.request.body.queries,
                         env: WriteEnv {
                             timestamp_ms: w.stamp.timestamp_ms,
@@ -470,11 +474,17 @@ impl DatabaseShared {
                                     message: e.to_string(),
                                 },
                             };
-                            let w = own.get(i).ok_or_else(|| SqlError::Storage {
+                            let (w, body) = own.get(i).ok_or_else(|| SqlError::Storage {
                                 op: "record",
                                 message: format!("no write at batch position {i}"),
                             })?;
-                            ledger::push_pending(conn, &w.request, &o.digest()?, Some(w.stamp))?;
+                            ledger::push_pending(
+                                conn,
+                                &w.request,
+                                body,
+                                &o.digest()?,
+                                Some(w.stamp),
+                            )?;
                             Ok(o)
                         },
                         record_progress,
@@ -487,7 +497,7 @@ impl DatabaseShared {
                     .iter()
                     .zip(&verdicts)
                     .map(|(w, verdict)| match verdict {
-                        Verdict::Fresh => done.next().unwrap_or_else(|| Outcome::Failed {
+                        Verdict::Fresh(_) => done.next().unwrap_or_else(|| Outcome::Failed {
                             code: crate::ErrorCode::Storage.as_u32(),
                             message: "the write produced no outcome".into(),
                         }),
@@ -812,8 +822,8 @@ fn check_seal(
 
 /// What applying does with one write of an entry.
 enum Verdict {
-    /// It is new: execute and record it.
-    Fresh,
+    /// It is new (this is its body, encoded once): execute and record it.
+    Fresh(ledger::EncodedBody),
     /// It names another database: refuse it.
     Foreign,
     /// The request (this hash) was already applied there: refuse it.

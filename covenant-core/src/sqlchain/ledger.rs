@@ -174,18 +174,45 @@ pub fn put_meta(conn: &Connection, key: &str, value: &[u8]) -> Result<(), Ledger
         .map_err(sql("write meta"))
 }
 
+/// A request's encoded body and its id (the hash of those bytes), computed
+/// once per write: applying needs the id to refuse replays
+/// ([`applied_at`]) and [`push_pending`] needs both.
+#[derive(Debug, Clone)]
+pub struct EncodedBody {
+    id: Hash,
+    bytes: Vec<u8>,
+}
+
+impl EncodedBody {
+    /// Encodes `request`'s body.
+    pub fn of(request: &SignedRequest) -> Result<EncodedBody, CodecError> {
+        let bytes = codec::encode(&request.body)?;
+        Ok(EncodedBody {
+            id: hash::hash(Tag::Request, &bytes),
+            bytes,
+        })
+    }
+
+    /// The request id ([`SignedRequest::hash`]).
+    pub fn id(&self) -> &Hash {
+        &self.id
+    }
+}
+
 /// Appends an applied write to the pending list: the [`BlockEntry`] of
-/// `request` with `response_digest` and `stamp`, its leaf, id and size.
+/// `request` (whose body is `body`) with `response_digest` and `stamp`,
+/// its leaf, id and size.
 pub fn push_pending(
     conn: &Connection,
     request: &SignedRequest,
+    body: &EncodedBody,
     response_digest: &Hash,
     stamp: Option<Stamp>,
 ) -> Result<(), LedgerError> {
-    // encode(entry) = encode(body) || key || signature || digest || stamp,
-    // and the request id hashes encode(body): encode the body once.
-    let mut bytes = codec::encode(&request.body)?;
-    let id = hash::hash(Tag::Request, &bytes);
+    // encode(entry) = encode(body) || key || signature || digest || stamp.
+    let id = body.id;
+    let mut bytes = Vec::with_capacity(body.bytes.len() + 160);
+    bytes.extend_from_slice(&body.bytes);
     bytes.extend_from_slice(&codec::encode(&request.public_key)?);
     bytes.extend_from_slice(&codec::encode(&request.signature)?);
     bytes.extend_from_slice(&codec::encode(response_digest)?);
@@ -433,13 +460,15 @@ pub fn block_by_hash(conn: &Connection, hash: &Hash) -> Result<Option<SqlBlock>,
 
 /// Which block (number) and position hold the request `hash`.
 pub fn locate(conn: &Connection, hash: &Hash) -> Result<Option<(u64, u64)>, LedgerError> {
-    conn.query_row(
-        "SELECT count, idx FROM _covenant_requests WHERE hash = ?1",
-        params![hash.as_bytes().as_slice()],
-        |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
-    )
-    .optional()
-    .map_err(sql("locate request"))
+    // Cached: applying asks for every write (see `applied_at`).
+    conn.prepare_cached("SELECT count, idx FROM _covenant_requests WHERE hash = ?1")
+        .and_then(|mut s| {
+            s.query_row(params![hash.as_bytes().as_slice()], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
+            })
+            .optional()
+        })
+        .map_err(sql("locate request"))
 }
 
 /// Where an applied request is: sealed in a block, or waiting for the next one.
@@ -505,7 +534,8 @@ mod tests {
     }
 
     fn push(conn: &Connection, e: &BlockEntry) {
-        push_pending(conn, &e.request, &e.response_digest, e.stamp).unwrap();
+        let body = EncodedBody::of(&e.request).unwrap();
+        push_pending(conn, &e.request, &body, &e.response_digest, e.stamp).unwrap();
     }
 
     fn stored_entries(conn: &Connection) -> Vec<Vec<u8>> {
