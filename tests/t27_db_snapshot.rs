@@ -12,10 +12,10 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::cluster::{CONVERGE_TIMEOUT, DbCluster, fund_all};
-use common::miner::{Miner, SQL_CHAIN_PERIOD, create_database, wait_provider};
-use common::{Testnet, poll};
-use covenant::client::{Address, Args, Client, ClientOptions, Database, Value};
+use common::cluster::{CONVERGE_TIMEOUT, DbCluster};
+use common::miner::Miner;
+use common::poll;
+use covenant::client::{Args, ClientOptions, Database, Value};
 use covenant::core::config::Config;
 
 /// Entries between two snapshots, for this test only.
@@ -27,16 +27,7 @@ const WRITES_WHILE_DOWN: i64 = 100;
 /// `DbCluster::start(3, false)` with the snapshot threshold lowered in
 /// every miner's config before it starts.
 async fn start_cluster() -> DbCluster {
-    let net = Testnet::start(1).await;
-    let (user_cfg, user) = net.generate_user("user");
-    let mut miners: Vec<Miner> = (0..3)
-        .map(|i| Miner::generate(&net, &format!("miner_{i}")))
-        .collect();
-    let wallets: Vec<Address> = miners.iter().map(|m| m.wallet).collect();
-    let everyone: Vec<Address> = wallets.iter().copied().chain([user]).collect();
-    fund_all(&net, &everyone).await;
-    for m in &mut miners {
-        m.configure(&[user], SQL_CHAIN_PERIOD);
+    DbCluster::start_with(3, false, |m: &Miner| {
         let path = m.config_path();
         let mut config = Config::load(&path).expect("load miner config");
         config
@@ -45,24 +36,8 @@ async fn start_cluster() -> DbCluster {
             .expect("a Miner section")
             .snapshot_log_entries = SNAPSHOT_LOG_ENTRIES;
         config.save(&path).expect("save miner config");
-        m.spawn();
-    }
-    for m in &mut miners {
-        wait_provider(&net, &m.wallet).await;
-        m.assert_alive();
-    }
-    let (dsn, _) = create_database(&user_cfg, &wallets, &[]);
-    let ids = miners.iter().map(Miner::node_id).collect();
-    let owner = Client::from_config_file(&user_cfg, b"").expect("user client");
-    DbCluster {
-        miners,
-        net,
-        user_cfg,
-        user,
-        dsn,
-        ids,
-        owner,
-    }
+    })
+    .await
 }
 
 /// How many times miner `i`'s log says `what`.
@@ -112,27 +87,6 @@ async fn write_until_purged(
     }
 }
 
-/// Waits until every replica holds every acknowledged row (once: `n` is
-/// unique) and the chains share a head.
-async fn check_converged(cluster: &mut DbCluster, db: &Database, acked: &BTreeSet<i64>) {
-    let last = *acked.last().expect("some writes");
-    let rows = cluster
-        .wait_converged(db, "SELECT n FROM t ORDER BY n", |rows| {
-            rows.iter().any(|r| r.as_slice() == [Value::Integer(last)])
-        })
-        .await;
-    let present: BTreeSet<i64> = rows
-        .iter()
-        .map(|r| match r.as_slice() {
-            [Value::Integer(v)] => *v,
-            other => panic!("unexpected row {other:?}"),
-        })
-        .collect();
-    let lost: Vec<_> = acked.difference(&present).collect();
-    assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
-    cluster.wait_same_head(db).await;
-}
-
 /// Waits until miner `i` has installed one more snapshot than `before`.
 async fn wait_installed(cluster: &DbCluster, i: usize, before: usize) {
     poll(
@@ -175,10 +129,14 @@ async fn lagging_followers_catch_up_through_snapshots() {
     let installed = log_count(&cluster, follower, "installed a snapshot");
     cluster.restart(follower);
     wait_installed(&cluster, follower, installed).await;
-    check_converged(&mut cluster, &db, &acked).await;
+    cluster
+        .wait_all_acked(&db, "SELECT n FROM t ORDER BY n", &acked)
+        .await;
     // It keeps replicating from the log afterwards.
     write(&db, &mut next, 5, &mut acked).await;
-    check_converged(&mut cluster, &db, &acked).await;
+    cluster
+        .wait_all_acked(&db, "SELECT n FROM t ORDER BY n", &acked)
+        .await;
 
     // Again, and then the two other miners restart before the lagging one
     // returns; after their restart both purge again (any snapshot they
@@ -220,5 +178,7 @@ async fn lagging_followers_catch_up_through_snapshots() {
     cluster.restart(lagging);
     wait_installed(&cluster, lagging, installed).await;
     write(&db, &mut next, 5, &mut acked).await;
-    check_converged(&mut cluster, &db, &acked).await;
+    cluster
+        .wait_all_acked(&db, "SELECT n FROM t ORDER BY n", &acked)
+        .await;
 }

@@ -5,6 +5,7 @@
 //! (SIGKILL) and restart single miners, read one replica's rows directly,
 //! and wait until every replica holds the same rows and chain head.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -45,6 +46,12 @@ impl DbCluster {
     /// Starts a block producer and `nodes` miners, and creates a database
     /// over all of them (`-db-eventual-consistency` when `eventual`).
     pub async fn start(nodes: usize, eventual: bool) -> DbCluster {
+        DbCluster::start_with(nodes, eventual, |_| {}).await
+    }
+
+    /// [`DbCluster::start`], with `edit` applied to each miner once it is
+    /// configured and before it starts (e.g. to change its config file).
+    pub async fn start_with(nodes: usize, eventual: bool, edit: impl Fn(&Miner)) -> DbCluster {
         let net = Testnet::start(1).await;
         let (user_cfg, user) = net.generate_user("user");
         let mut miners: Vec<Miner> = (0..nodes)
@@ -55,6 +62,7 @@ impl DbCluster {
         fund_all(&net, &everyone).await;
         for m in &mut miners {
             m.configure(&[user], SQL_CHAIN_PERIOD);
+            edit(m);
             m.spawn();
         }
         for m in &mut miners {
@@ -226,6 +234,33 @@ impl DbCluster {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Waits until every replica holds the latest of `acked` in the
+    /// single-integer rows `sql` returns, then checks that none holds a
+    /// value twice or misses an acknowledged one, and that all share a head.
+    pub async fn wait_all_acked(&mut self, db: &Database, sql: &str, acked: &BTreeSet<i64>) {
+        let last = *acked.last().expect("some acknowledged writes");
+        let rows = self
+            .wait_converged(db, sql, |rows| {
+                rows.iter().any(|r| r.as_slice() == [Value::Integer(last)])
+            })
+            .await;
+        let present: BTreeSet<i64> = rows
+            .iter()
+            .map(|r| match r.as_slice() {
+                [Value::Integer(v)] => *v,
+                other => panic!("unexpected row {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            present.len(),
+            rows.len(),
+            "a write was applied twice: {rows:?}"
+        );
+        let lost: Vec<_> = acked.difference(&present).collect();
+        assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
+        self.wait_same_head(db).await;
     }
 
     /// Waits until every miner reports the same sealed head with nothing
