@@ -951,6 +951,37 @@ mod seal_tests {
         .unwrap()
     }
 
+    /// A fresh replica whose genesis block is sealed.
+    struct Sealed0 {
+        _dir: tempfile::TempDir,
+        db: DatabaseId,
+        user: PrivateKey,
+        miner: PrivateKey,
+        replica: Arc<DatabaseShared>,
+        genesis: Hash,
+    }
+
+    fn sealed0(label: &[u8]) -> Sealed0 {
+        let dir = tempfile::tempdir().unwrap();
+        let db = DatabaseId(hash::hash(Tag::Message, label));
+        let miner = PrivateKey::generate().unwrap();
+        let replica = DatabaseShared::open(db, &dir.path().join("data.db")).unwrap();
+        let proposal = propose(&replica, &miner, 0, Hash::ZERO);
+        let DbApplied::Sealed { hash: genesis, .. } =
+            apply(&replica, 1, DbCommand::Seal(Box::new(proposal)))
+        else {
+            panic!("genesis refused");
+        };
+        Sealed0 {
+            _dir: dir,
+            db,
+            user: PrivateKey::generate().unwrap(),
+            miner,
+            replica,
+            genesis,
+        }
+    }
+
     #[test]
     fn a_proposal_signed_from_leaves_is_the_sealed_block() {
         let db = DatabaseId(hash::hash(Tag::Message, b"seal proposal"));
@@ -996,18 +1027,15 @@ mod seal_tests {
 
     #[test]
     fn replicas_seal_from_stored_leaves_and_refuse_foreign_writes() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = DatabaseId(hash::hash(Tag::Message, b"replica seal"));
+        let Sealed0 {
+            _dir,
+            db,
+            user,
+            miner,
+            replica,
+            genesis: g,
+        } = sealed0(b"replica seal");
         let other = DatabaseId(hash::hash(Tag::Message, b"another database"));
-        let user = PrivateKey::generate().unwrap();
-        let miner = PrivateKey::generate().unwrap();
-        let replica = DatabaseShared::open(db, &dir.path().join("data.db")).unwrap();
-        let genesis = propose(&replica, &miner, 0, Hash::ZERO);
-        let DbApplied::Sealed { hash: g, .. } =
-            apply(&replica, 1, DbCommand::Seal(Box::new(genesis)))
-        else {
-            panic!("genesis refused");
-        };
         let writes = vec![
             write(&user, db, 1, "CREATE TABLE t (x INTEGER)"),
             write(&user, other, 2, "INSERT INTO t VALUES (666)"),
@@ -1081,17 +1109,14 @@ mod seal_tests {
 
     #[test]
     fn a_signed_request_applies_at_most_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = DatabaseId(hash::hash(Tag::Message, b"replays"));
-        let user = PrivateKey::generate().unwrap();
-        let miner = PrivateKey::generate().unwrap();
-        let replica = DatabaseShared::open(db, &dir.path().join("data.db")).unwrap();
-        let genesis = propose(&replica, &miner, 0, Hash::ZERO);
-        let DbApplied::Sealed { hash: g, .. } =
-            apply(&replica, 1, DbCommand::Seal(Box::new(genesis)))
-        else {
-            panic!("genesis refused");
-        };
+        let Sealed0 {
+            _dir,
+            db,
+            user,
+            miner,
+            replica,
+            genesis: g,
+        } = sealed0(b"replays");
         let create = write(&user, db, 1, "CREATE TABLE t (x INTEGER)");
         let insert = write(&user, db, 2, "INSERT INTO t VALUES (1)");
         // Repeated within one entry: the second copy is refused.
