@@ -13,7 +13,7 @@ pub mod rpc;
 pub mod state_machine;
 pub mod types;
 
-pub use log_store::{LogStore, LogStoreError};
+pub use log_store::{LogProgress, LogStore, LogStoreError};
 pub use network::{RaftNetwork, RaftRpc};
-pub use rpc::{GroupRegistry, RaftMessage, RaftRpcError, RaftRpcKind};
+pub use rpc::{GroupHandler, GroupRegistry, RaftMessage, RaftRpcError, RaftRpcKind};
 pub use types::{GroupId, RaftPeer, raft_id};

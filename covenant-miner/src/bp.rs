@@ -19,7 +19,9 @@ use std::time::Duration;
 use covenant_core::chain::{BpSet, ChainStore, Genesis, PoolConfig, TxPool};
 use covenant_core::config::Config;
 use covenant_core::consensus::main_chain::{ChainShared, MainChainRaft, MainChainStateMachine};
-use covenant_core::consensus::{GroupId, GroupRegistry, LogStore, RaftNetwork, RaftPeer, raft_id};
+use covenant_core::consensus::{
+    GroupHandler, GroupId, GroupRegistry, LogStore, RaftNetwork, RaftPeer, raft_id,
+};
 use covenant_core::crypto::{NodeId, PrivateKey, keyfile};
 use covenant_core::net::directory::{DirectoryService, SqliteDirectory};
 use covenant_core::net::{NetConfig, NodeIdentity, Pool, Router, RpcServer, TlsContext};
@@ -188,12 +190,13 @@ impl BlockProducer {
         let chain = ChainShared::open(store, genesis, producers)?;
         let log = LogStore::<MainChainRaft>::open(&root.join("raft.db"))
             .map_err(covenant_core::Error::from)?;
+        let progress = log.progress();
         let raft = Raft::new(
             raft_id(&node_id),
             Arc::new(raft_config()?),
-            RaftNetwork::<MainChainRaft>::new(GroupId::MainChain, net.clone()),
+            RaftNetwork::<MainChainRaft>::new(GroupId::MainChain, net.clone(), progress.clone()),
             log,
-            MainChainStateMachine::new(chain.clone()),
+            MainChainStateMachine::new(chain.clone(), progress.clone()),
         )
         .await
         .map_err(|e| MinerError::Raft(e.to_string()))?;
@@ -209,7 +212,10 @@ impl BlockProducer {
         });
 
         let registry = GroupRegistry::new();
-        registry.insert(GroupId::MainChain, Arc::new(raft.clone()));
+        registry.insert(
+            GroupId::MainChain,
+            Arc::new(GroupHandler::new(raft.clone(), progress)),
+        );
         let mut router = Router::new();
         covenant_core::consensus::network::mount(&mut router, registry)?;
         service::mount(&mut router, inner.clone())?;

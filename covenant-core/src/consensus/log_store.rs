@@ -5,11 +5,21 @@
 //! owned by one thread of a small process-wide pool (`writer`): a miner
 //! hosting hundreds of groups runs a handful of log threads, not one per
 //! group. A store is pinned to its thread, so its operations stay ordered
-//! and reads always see earlier appends. Appends are acknowledged through
-//! openraft's [`LogFlushed`] callback; appends that queue up while a commit
-//! runs are committed together (group commit), so fsyncs per second stay
-//! flat as load grows. An empty append (openraft sends none on heartbeats,
-//! but the API allows it) is acknowledged without a transaction.
+//! and reads always see earlier appends. Appends that queue up while a
+//! commit runs are committed together (group commit), so fsyncs per second
+//! stay flat as load grows.
+//!
+//! openraft 0.9 holds its core task until an append's [`LogFlushed`]
+//! callback runs, which would put the leader's fsync before replication
+//! instead of beside it. So the callback runs as soon as the append is
+//! queued, and [`LogProgress`] records when it is durable. A group built on
+//! this store must therefore wait on that record wherever Raft assumes a
+//! flushed log, and the constructors make each part take it: the state
+//! machine applies an entry only once it is durable locally; the network
+//! tells followers an index is committed only once it is durable on the
+//! leader; a follower answers AppendEntries only once what it appended is
+//! durable. Together: nothing is applied anywhere, and no write is
+//! answered, before it is durable on a majority.
 //!
 //! Durability is chosen per store ([`LogDurability`]): by default an append
 //! is acknowledged only after its transaction committed with
@@ -21,6 +31,7 @@
 //! file again waits up to 10 s for that. Must not import the network layer
 //! or any state machine.
 
+mod progress;
 mod sqlite;
 mod tail;
 mod writer;
@@ -40,6 +51,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use tokio::sync::oneshot;
 
 use crate::codec;
+pub use progress::{LogFlushError, LogProgress};
 use tail::{Budget, Tail};
 use writer::{Op, OpError, Reply, StoreHandle};
 
@@ -114,6 +126,8 @@ pub struct LogStore<C: RaftTypeConfig> {
     /// Whether this clone is openraft's log reader (replication) rather
     /// than the storage itself, whose reads are for apply.
     reader: bool,
+    /// Which appends are durable yet (shared by every clone).
+    progress: LogProgress,
     _config: PhantomData<fn() -> C>,
 }
 
@@ -124,6 +138,7 @@ impl<C: RaftTypeConfig> Clone for LogStore<C> {
             durability: self.durability,
             tail: self.tail.clone(),
             reader: self.reader,
+            progress: self.progress.clone(),
             _config: PhantomData,
         }
     }
@@ -156,8 +171,15 @@ where
             durability,
             tail: Arc::new(Mutex::new(Tail::new(tail::STORE_CAP, Budget::process()))),
             reader: false,
+            progress: LogProgress::new(),
             _config: PhantomData,
         })
+    }
+
+    /// When appends become durable: the group's state machine, network and
+    /// RPC handler must wait on it (see the module docs).
+    pub fn progress(&self) -> LogProgress {
+        self.progress.clone()
     }
 
     fn tail(&self) -> MutexGuard<'_, Tail<Entry<C>>> {
@@ -322,22 +344,12 @@ where
             .map_err(|e| StorageIOError::read_vote(&e).into())
     }
 
-    async fn save_committed(
-        &mut self,
-        committed: Option<LogId<C::NodeId>>,
-    ) -> Result<(), StorageError<C::NodeId>> {
-        self.put_meta("committed", committed.as_ref(), false)
-            .await
-            .map_err(|e| StorageIOError::write(&e).into())
-    }
-
-    async fn read_committed(
-        &mut self,
-    ) -> Result<Option<LogId<C::NodeId>>, StorageError<C::NodeId>> {
-        self.get_meta("committed")
-            .await
-            .map_err(|e| StorageIOError::read(&e).into())
-    }
+    // `save_committed`/`read_committed` keep openraft's defaults (nothing
+    // stored): openraft awaits `save_committed` on its core task before every
+    // apply, so storing it meant one more SQLite commit, fsynced, on the
+    // commit path of every write on every replica. Nothing needs it: each
+    // replica records its applied log id in the same transaction as the
+    // apply, and a restarted replica learns the commit index from its leader.
 
     async fn append<I>(
         &mut self,
@@ -367,10 +379,22 @@ where
                 rows.push((index, bytes));
             }
         }
-        let done: writer::Done = Box::new(move |r| callback.log_io_completed(r));
-        self.handle
-            .send(Op::Append { rows, done })
-            .map_err(|e| StorageIOError::write_logs(&e))?;
+        let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+            // Nothing to store (openraft sends no empty appends, but may).
+            callback.log_io_completed(Ok(()));
+            return Ok(());
+        };
+        let seq = self.progress.submit(first.0, last.0);
+        let progress = self.progress.clone();
+        let done: writer::Done =
+            Box::new(move |r| progress.flushed(seq, r.map_err(|e| e.to_string())));
+        if let Err(e) = self.handle.send(Op::Append { rows, done }) {
+            self.progress.flushed(seq, Err(e.to_string()));
+            return Err(StorageIOError::write_logs(&e).into());
+        }
+        // Queued: openraft may go on (see the module docs); durability is
+        // tracked by `progress`.
+        callback.log_io_completed(Ok(()));
         Ok(())
     }
 

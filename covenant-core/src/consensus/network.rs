@@ -6,10 +6,15 @@
 //! over a shared [`Pool`]. Server half: [`mount`] registers the method on a
 //! [`Router`] and hands messages to the node's [`GroupRegistry`], which
 //! refuses senders that are not members of the group.
+//!
+//! The leader's log acknowledges appends before they are durable (see
+//! `log_store`), so an AppendEntries never tells followers that an index is
+//! committed before it is durable on the leader: a message carrying entries
+//! goes at once with the commit index lowered to what is durable; one
+//! carrying only the commit index waits for the leader's flush.
 
 use std::marker::PhantomData;
 
-use openraft::RaftTypeConfig;
 use openraft::error::{
     InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError,
     Unreachable,
@@ -19,8 +24,10 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
+use openraft::{LogId, RaftTypeConfig};
 use serde::{Serialize, de::DeserializeOwned};
 
+use super::log_store::LogProgress;
 use super::rpc::{GroupRegistry, RaftMessage, RaftRpcError, RaftRpcKind};
 use super::types::{GroupId, RaftPeer};
 use crate::codec;
@@ -57,6 +64,7 @@ pub fn mount(router: &mut Router, registry: GroupRegistry) -> Result<(), NetErro
                         RpcError::new(ErrorCode::PermissionDenied, e.to_string())
                     }
                     RaftRpcError::Codec(_) => RpcError::new(ErrorCode::BadRequest, e.to_string()),
+                    RaftRpcError::Log(_) => RpcError::new(ErrorCode::Storage, e.to_string()),
                 })
         }
     })?;
@@ -67,15 +75,18 @@ pub fn mount(router: &mut Router, registry: GroupRegistry) -> Result<(), NetErro
 pub struct RaftNetwork<C> {
     group: GroupId,
     pool: Pool,
+    log: LogProgress,
     _config: PhantomData<fn() -> C>,
 }
 
 impl<C> RaftNetwork<C> {
-    /// Clients for `group`, dialling through `pool`.
-    pub fn new(group: GroupId, pool: Pool) -> RaftNetwork<C> {
+    /// Clients for `group`, dialling through `pool`; `log` is this node's
+    /// log of the group (commit indexes sent are durable in it).
+    pub fn new(group: GroupId, pool: Pool, log: LogProgress) -> RaftNetwork<C> {
         RaftNetwork {
             group,
             pool,
+            log,
             _config: PhantomData,
         }
     }
@@ -87,6 +98,7 @@ pub struct RaftPeerClient<C: RaftTypeConfig> {
     pool: Pool,
     target: C::NodeId,
     peer: NodeId,
+    log: LogProgress,
 }
 
 impl<C> RaftNetworkFactory<C> for RaftNetwork<C>
@@ -110,6 +122,7 @@ where
             pool: self.pool.clone(),
             target,
             peer: node.node_id,
+            log: self.log.clone(),
         }
     }
 }
@@ -179,10 +192,22 @@ where
 {
     async fn append_entries(
         &mut self,
-        rpc: AppendEntriesRequest<C>,
+        mut rpc: AppendEntriesRequest<C>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<C::NodeId>, RPCError<C::NodeId, RaftPeer, RaftError<C::NodeId>>>
     {
+        if let Some(commit) = rpc.leader_commit.as_ref().map(|c| c.index)
+            && !self.log.is_durable(commit)
+        {
+            if rpc.entries.is_empty() {
+                self.log
+                    .wait_index(commit)
+                    .await
+                    .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+            } else {
+                rpc.leader_commit = durable_commit(&self.log, rpc.prev_log_id.as_ref(), commit);
+            }
+        }
         // Entries are replicated in runs; a run that would not fit in one
         // frame is split (openraft retries with the hinted number of entries).
         let n = rpc.entries.len() as u64;
@@ -214,4 +239,17 @@ where
     ) -> Result<VoteResponse<C::NodeId>, RPCError<C::NodeId, RaftPeer, RaftError<C::NodeId>>> {
         self.send(RaftRpcKind::Vote, &rpc, &option).await
     }
+}
+
+/// The commit index to send instead of `commit` while that is not durable
+/// here: `prev` (the entry before those sent) if it is committed and
+/// durable, else none. Followers only ever raise their commit index, so a
+/// lower one just tells them later.
+fn durable_commit<N: openraft::NodeId>(
+    log: &LogProgress,
+    prev: Option<&LogId<N>>,
+    commit: u64,
+) -> Option<LogId<N>> {
+    prev.filter(|p| p.index <= commit && log.is_durable(p.index))
+        .cloned()
 }

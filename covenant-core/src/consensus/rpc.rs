@@ -2,6 +2,11 @@
 //! service. A node registers each of its groups in a [`GroupRegistry`]; the
 //! server side hands incoming [`RaftMessage`]s to it, and it decodes them,
 //! calls the group's `openraft::Raft`, and encodes the answer.
+//!
+//! A follower's log acknowledges appends to openraft before they are
+//! durable (see `log_store`), so [`GroupHandler`] answers an AppendEntries
+//! that succeeded only once every append made so far is durable: the
+//! leader counts that answer as this replica holding the entries.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -17,6 +22,7 @@ use openraft::raft::{
 use openraft::{Raft, RaftTypeConfig};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
+use super::log_store::{LogFlushError, LogProgress};
 use super::types::{GroupId, RaftPeer};
 use crate::codec::{self, CodecError, Versioned};
 use crate::crypto::NodeId;
@@ -65,6 +71,9 @@ pub enum RaftRpcError {
     /// The request or response did not decode.
     #[error(transparent)]
     Codec(#[from] CodecError),
+    /// This node's log of the group could not store what it was sent.
+    #[error(transparent)]
+    Log(#[from] LogFlushError),
 }
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -82,7 +91,20 @@ pub trait RaftGroupHandler: Send + Sync + 'static {
     ) -> BoxFuture<'_, Result<Vec<u8>, RaftRpcError>>;
 }
 
-impl<C> RaftGroupHandler for Raft<C>
+/// A group's Raft with its log's durability record: what a node registers.
+pub struct GroupHandler<C: RaftTypeConfig> {
+    raft: Raft<C>,
+    log: LogProgress,
+}
+
+impl<C: RaftTypeConfig> GroupHandler<C> {
+    /// Serves `raft`, whose log's durability `log` records.
+    pub fn new(raft: Raft<C>, log: LogProgress) -> GroupHandler<C> {
+        GroupHandler { raft, log }
+    }
+}
+
+impl<C> RaftGroupHandler for GroupHandler<C>
 where
     C: RaftTypeConfig<Node = RaftPeer, SnapshotData = std::io::Cursor<Vec<u8>>>,
     AppendEntriesRequest<C>: DeserializeOwned,
@@ -95,7 +117,7 @@ where
     RaftError<C::NodeId, InstallSnapshotError>: Serialize,
 {
     fn is_member(&self, node: &NodeId) -> bool {
-        let metrics = self.metrics();
+        let metrics = self.raft.metrics();
         let m = metrics.borrow();
         m.membership_config
             .membership()
@@ -112,15 +134,22 @@ where
             let out = match kind {
                 RaftRpcKind::AppendEntries => {
                     let req: AppendEntriesRequest<C> = codec::decode(&payload)?;
-                    codec::encode(&self.append_entries(req).await)?
+                    let resp = self.raft.append_entries(req).await;
+                    if let Ok(
+                        AppendEntriesResponse::Success | AppendEntriesResponse::PartialSuccess(_),
+                    ) = &resp
+                    {
+                        self.log.wait_all().await?;
+                    }
+                    codec::encode(&resp)?
                 }
                 RaftRpcKind::Vote => {
                     let req: VoteRequest<C::NodeId> = codec::decode(&payload)?;
-                    codec::encode(&self.vote(req).await)?
+                    codec::encode(&self.raft.vote(req).await)?
                 }
                 RaftRpcKind::InstallSnapshot => {
                     let req: InstallSnapshotRequest<C> = codec::decode(&payload)?;
-                    codec::encode(&self.install_snapshot(req).await)?
+                    codec::encode(&self.raft.install_snapshot(req).await)?
                 }
             };
             Ok(out)

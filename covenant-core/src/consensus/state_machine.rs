@@ -28,6 +28,7 @@ use openraft::{
 };
 
 pub use self::snapshot_store::{SnapshotStore, SnapshotStoreError, sync_dir};
+use super::log_store::LogProgress;
 use super::types::RaftPeer;
 
 /// A snapshot's metadata and bytes.
@@ -115,6 +116,8 @@ impl Clone for Slot {
 pub struct StateMachine<R> {
     replica: Arc<R>,
     current: Slot,
+    /// The group's log: an entry is applied only once it is durable there.
+    log: LogProgress,
 }
 
 impl<R> Clone for StateMachine<R> {
@@ -122,19 +125,25 @@ impl<R> Clone for StateMachine<R> {
         StateMachine {
             replica: self.replica.clone(),
             current: self.current.clone(),
+            log: self.log.clone(),
         }
     }
 }
 
 impl<R: Replica> StateMachine<R> {
-    /// A state machine applying to `replica`; its snapshots go to
+    /// A state machine applying to `replica` the entries of the log whose
+    /// durability `log` records; its snapshots go to
     /// [`Replica::snapshot_dir`] (nothing is read there until needed).
-    pub fn new(replica: Arc<R>) -> StateMachine<R> {
+    pub fn new(replica: Arc<R>, log: LogProgress) -> StateMachine<R> {
         let current = match replica.snapshot_dir() {
             Some(dir) => Slot::Disk(Arc::new(SnapshotStore::new(&dir))),
             None => Slot::Memory(Arc::new(Mutex::new(None))),
         };
-        StateMachine { replica, current }
+        StateMachine {
+            replica,
+            current,
+            log,
+        }
     }
 
     async fn blocking<T: Send + 'static>(
@@ -249,6 +258,14 @@ impl<R: Replica> RaftStateMachine<R::Config> for StateMachine<R> {
         I: IntoIterator<Item = Entry<R::Config>> + OptionalSend,
     {
         let entries: Vec<_> = entries.into_iter().collect();
+        // The log acknowledges appends before they are durable (see
+        // `log_store`); nothing is applied before it is.
+        if let Some(last) = entries.last() {
+            self.log
+                .wait_index(last.log_id.index)
+                .await
+                .map_err(|e| sm_err(e.to_string()))?;
+        }
         self.blocking(move |r| {
             entries
                 .into_iter()

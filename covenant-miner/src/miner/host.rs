@@ -9,7 +9,7 @@ use covenant_core::api::database::DbHead;
 use covenant_core::config::MinerConfig;
 use covenant_core::consensus::database::{DatabaseRaft, DatabaseShared, DatabaseStateMachine};
 use covenant_core::consensus::log_store::LogDurability;
-use covenant_core::consensus::{GroupId, LogStore, RaftNetwork, RaftPeer, raft_id};
+use covenant_core::consensus::{GroupHandler, GroupId, LogStore, RaftNetwork, RaftPeer, raft_id};
 use covenant_core::crypto::NodeId;
 use covenant_core::types::{Consistency, DatabaseId, DatabaseProfile};
 use openraft::{Raft, SnapshotPolicy};
@@ -103,6 +103,7 @@ impl DatabaseHost {
         };
         let log = LogStore::<DatabaseRaft>::open_with(&dir.join("raft.db"), durability)
             .map_err(covenant_core::Error::from)?;
+        let progress = log.progress();
         let me = inner.node_id();
         let raft = Raft::new(
             raft_id(&me),
@@ -116,15 +117,20 @@ impl DatabaseHost {
                         m.snapshot_log_entries
                     }),
             )?),
-            RaftNetwork::<DatabaseRaft>::new(GroupId::Database(id.0), inner.net.clone()),
+            RaftNetwork::<DatabaseRaft>::new(
+                GroupId::Database(id.0),
+                inner.net.clone(),
+                progress.clone(),
+            ),
             log,
-            DatabaseStateMachine::new(shared.clone()),
+            DatabaseStateMachine::new(shared.clone(), progress.clone()),
         )
         .await
         .map_err(|e| MinerError::Raft(e.to_string()))?;
-        inner
-            .registry
-            .insert(GroupId::Database(id.0), Arc::new(raft.clone()));
+        inner.registry.insert(
+            GroupId::Database(id.0),
+            Arc::new(GroupHandler::new(raft.clone(), progress)),
+        );
         // Only an empty log takes the initial membership (asking again would
         // make openraft log an error on every restart).
         if !raft.is_initialized().await.unwrap_or(true) {
