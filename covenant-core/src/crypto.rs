@@ -1,6 +1,9 @@
 //! Keys, signatures, account addresses and node ids (DESIGN §2).
 //!
-//! secp256k1 through k256: ECDSA with RFC 6979 nonces over 32-byte digests,
+//! secp256k1 through libsecp256k1 (the `secp256k1` crate: about twice as
+//! fast as pure-Rust k256 at signing and verifying, which every write pays
+//! on the client, the leader and each follower): ECDSA with RFC 6979 nonces
+//! over 32-byte digests,
 //! low-S enforced on verify, 33-byte compressed public keys, 64-byte compact
 //! signatures. Everything else in Covenant signs and verifies through this
 //! module, so the curve implementation can be swapped in one place.
@@ -12,8 +15,8 @@ pub use keyfile::{KeyFileError, decode_key_file, encode_key_file, read_key_file,
 
 use std::fmt;
 
-use k256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
-use k256::ecdsa::{Signature as K256Signature, SigningKey, VerifyingKey};
+use secp256k1::ecdsa::Signature as EcdsaSignature;
+use secp256k1::{Message, SECP256K1, SecretKey};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use zeroize::Zeroizing;
 
@@ -91,10 +94,16 @@ pub fn random_bytes(buf: &mut [u8]) -> Result<(), CryptoError> {
     getrandom::fill(buf).map_err(|e| CryptoError::Random(e.to_string()))
 }
 
-/// A secp256k1 secret key. Zeroed on drop; never printed.
+/// A secp256k1 secret key. Erased on drop; never printed.
 #[derive(Clone)]
 pub struct PrivateKey {
-    key: SigningKey,
+    key: SecretKey,
+}
+
+impl Drop for PrivateKey {
+    fn drop(&mut self) {
+        self.key.non_secure_erase();
+    }
 }
 
 impl PrivateKey {
@@ -112,34 +121,27 @@ impl PrivateKey {
 
     /// The key with the given 32-byte big-endian scalar.
     pub fn from_bytes(bytes: &[u8; SECRET_KEY_LEN]) -> Result<PrivateKey, CryptoError> {
-        let key = SigningKey::from_slice(bytes).map_err(|_| CryptoError::InvalidPrivateKey)?;
+        let key = SecretKey::from_byte_array(*bytes).map_err(|_| CryptoError::InvalidPrivateKey)?;
         Ok(PrivateKey { key })
     }
 
     /// The 32-byte scalar; keep it in the returned zeroizing box.
     pub fn to_bytes(&self) -> Zeroizing<[u8; SECRET_KEY_LEN]> {
         let mut out = Zeroizing::new([0u8; SECRET_KEY_LEN]);
-        out.copy_from_slice(&self.key.to_bytes());
+        *out = self.key.secret_bytes();
         out
     }
 
     /// The matching public key.
     pub fn public_key(&self) -> PublicKey {
-        PublicKey::from_verifying_key(*self.key.verifying_key())
+        PublicKey::from_point(self.key.public_key(SECP256K1))
     }
 
     /// Signs a 32-byte digest (deterministic RFC 6979, low-S).
     pub fn sign(&self, digest: &Hash) -> Signature {
-        // Signing a 32-byte prehash with a valid key cannot fail in k256; the
-        // error arm exists only because the trait is fallible in general.
-        let sig: K256Signature = match self.key.sign_prehash(digest.as_bytes()) {
-            Ok(s) => s,
-            Err(_) => unreachable!("k256 prehash signing of 32 bytes is infallible"),
-        };
-        let sig = sig.normalize_s();
-        let mut out = [0u8; SIGNATURE_LEN];
-        out.copy_from_slice(&sig.to_bytes());
-        Signature(out)
+        // libsecp256k1 always produces low-S signatures.
+        let sig = SECP256K1.sign_ecdsa(Message::from_digest(*digest.as_bytes()), &self.key);
+        Signature(sig.serialize_compact())
     }
 }
 
@@ -153,15 +155,15 @@ impl fmt::Debug for PrivateKey {
 #[derive(Clone, Copy)]
 pub struct PublicKey {
     bytes: [u8; PUBLIC_KEY_LEN],
-    key: VerifyingKey,
+    key: secp256k1::PublicKey,
 }
 
 impl PublicKey {
-    fn from_verifying_key(key: VerifyingKey) -> PublicKey {
-        let point = key.to_sec1_point(true);
-        let mut bytes = [0u8; PUBLIC_KEY_LEN];
-        bytes.copy_from_slice(point.as_bytes());
-        PublicKey { bytes, key }
+    fn from_point(key: secp256k1::PublicKey) -> PublicKey {
+        PublicKey {
+            bytes: key.serialize(),
+            key,
+        }
     }
 
     /// Parses a 33-byte compressed point.
@@ -176,9 +178,9 @@ impl PublicKey {
         if let Some(key) = key_cache::get(&bytes) {
             return Ok(key);
         }
-        let key =
-            VerifyingKey::from_sec1_bytes(&bytes).map_err(|_| CryptoError::InvalidPublicKey)?;
-        let key = PublicKey::from_verifying_key(key);
+        let key = secp256k1::PublicKey::from_byte_array_compressed(bytes)
+            .map_err(|_| CryptoError::InvalidPublicKey)?;
+        let key = PublicKey::from_point(key);
         key_cache::insert(key);
         Ok(key)
     }
@@ -220,13 +222,20 @@ impl PublicKey {
     }
 
     fn verify_uncached(&self, digest: &Hash, signature: &Signature) -> Result<(), CryptoError> {
-        let sig =
-            K256Signature::from_slice(&signature.0).map_err(|_| CryptoError::InvalidSignature)?;
-        if sig.normalize_s() != sig {
+        let (r, s) = signature.0.split_at(SIGNATURE_LEN / 2);
+        // r or s zero, or either not below the group order: not a signature.
+        if r.iter().all(|b| *b == 0) || s.iter().all(|b| *b == 0) {
+            return Err(CryptoError::InvalidSignature);
+        }
+        let sig = EcdsaSignature::from_compact(&signature.0)
+            .map_err(|_| CryptoError::InvalidSignature)?;
+        let mut low = sig;
+        low.normalize_s();
+        if low != sig {
             return Err(CryptoError::BadSignature);
         }
-        self.key
-            .verify_prehash(digest.as_bytes(), &sig)
+        SECP256K1
+            .verify_ecdsa(Message::from_digest(*digest.as_bytes()), &sig, &self.key)
             .map_err(|_| CryptoError::BadSignature)
     }
 
@@ -603,16 +612,40 @@ mod tests {
         );
     }
 
+    /// Signatures must stay byte-identical across curve libraries: RFC 6979
+    /// makes them deterministic, and signed requests and blocks on disk
+    /// carry them (this vector was made with k256 0.14).
+    #[test]
+    fn signatures_match_the_recorded_vector() {
+        let k = PrivateKey::from_bytes(&[7; 32]).unwrap();
+        assert_eq!(
+            k.public_key().to_hex(),
+            "02989c0b76cb563971fdc9bef31ec06c3560f3249d6ee9e5d83c57625596e05f6f"
+        );
+        let sig = k.sign(&Hash([9; 32]));
+        assert_eq!(
+            hex::encode(sig.0),
+            "7157050929571a762ab6e06207f74db146f165fead17acc7afe23000a091dc37\
+             7b5faa50c021f3f9613f20531b8fc1a38744203a2f391c15e7b1455c3a296e4e"
+        );
+        assert!(k.public_key().verify(&Hash([9; 32]), &sig).is_ok());
+    }
+
     #[test]
     fn high_s_is_refused() {
         let k = fixed_key();
         let d = hash::hash(Tag::Message, b"m");
         let sig = k.sign(&d);
-        let parsed = K256Signature::from_slice(&sig.0).unwrap();
-        let (r, s) = parsed.split_scalars();
-        let high = K256Signature::from_scalars(r.to_bytes(), (-*s.as_ref()).to_bytes()).unwrap();
-        let mut hi = [0u8; 64];
-        hi.copy_from_slice(&high.to_bytes());
+        // s' = n - s: the same signature with the high S.
+        let n = secp256k1::constants::CURVE_ORDER;
+        let mut hi = sig.0;
+        let mut borrow = 0i16;
+        for i in (0..32).rev() {
+            let v = i16::from(n[i]) - i16::from(sig.0[32 + i]) - borrow;
+            borrow = i16::from(v < 0);
+            hi[32 + i] = (v + 256 * borrow) as u8;
+        }
+        assert_ne!(hi, sig.0);
         assert_eq!(
             k.public_key().verify(&d, &Signature(hi)),
             Err(CryptoError::BadSignature)
