@@ -253,3 +253,31 @@ fn durable_commit<N: openraft::NodeId>(
     prev.filter(|p| p.index <= commit && log.is_durable(p.index))
         .cloned()
 }
+
+#[cfg(test)]
+mod tests {
+    use openraft::CommittedLeaderId;
+
+    use super::*;
+
+    fn id(index: u64) -> LogId<u64> {
+        LogId::new(CommittedLeaderId::new(1, 1), index)
+    }
+
+    #[test]
+    fn followers_are_never_told_of_a_commit_the_leader_has_not_stored() {
+        let log = LogProgress::new();
+        let seq = log.submit(5, 8);
+        // Entries 5..=8 sent after 4: 4 is durable and committed, so it may be said.
+        assert_eq!(durable_commit(&log, Some(&id(4)), 7), Some(id(4)));
+        // prev is past the commit index: nothing may be said.
+        assert_eq!(durable_commit(&log, Some(&id(4)), 3), None);
+        // prev itself is still being written (a rewrite after truncation).
+        let again = log.submit(4, 4);
+        assert_eq!(durable_commit(&log, Some(&id(4)), 7), None);
+        assert_eq!(durable_commit::<u64>(&log, None, 7), None);
+        log.flushed(seq, Ok(()));
+        log.flushed(again, Ok(()));
+        assert_eq!(durable_commit(&log, Some(&id(4)), 7), Some(id(4)));
+    }
+}

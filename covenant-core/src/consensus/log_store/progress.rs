@@ -84,7 +84,7 @@ impl LogProgress {
 
     /// Records an append of entries `first..=last` handed to the writer;
     /// returns its number for [`LogProgress::flushed`].
-    pub(super) fn submit(&self, first: u64, last: u64) -> u64 {
+    pub(crate) fn submit(&self, first: u64, last: u64) -> u64 {
         let mut state = self.state();
         state.submitted += 1;
         let seq = state.submitted;
@@ -93,7 +93,7 @@ impl LogProgress {
     }
 
     /// Records that batch `seq` (and so every earlier one) was flushed, or failed.
-    pub(super) fn flushed(&self, seq: u64, result: Result<(), String>) {
+    pub(crate) fn flushed(&self, seq: u64, result: Result<(), String>) {
         {
             let mut state = self.state();
             while state.unflushed.front().is_some_and(|b| b.seq <= seq) {
