@@ -27,7 +27,7 @@ use crate::hash::Hash;
 use crate::sqlchain::block::{
     self, BlockEntry, SQL_BLOCK_VERSION, SqlBlock, SqlBlockHeader, Stamp,
 };
-use crate::sqlchain::executor::{BatchItem, Dump, Executor, Reader, SqlError, WriteEnv};
+use crate::sqlchain::executor::{BatchItem, Batched, Dump, Executor, Reader, SqlError, WriteEnv};
 use crate::sqlchain::ledger;
 use crate::sqlchain::query::{Query, QueryResult};
 use crate::sqlchain::request::{Outcome, SignedRequest};
@@ -218,13 +218,37 @@ impl DatabaseError {
 pub struct DatabaseShared {
     id: DatabaseId,
     path: PathBuf,
-    exec: Mutex<Option<Executor>>,
+    exec: Mutex<Option<Writer>>,
     reader: Mutex<Option<Reader>>,
     progress: Mutex<Progress>,
     head_tx: watch::Sender<Option<ChainHeadInfo>>,
     reads: Mutex<Vec<BlockEntry>>,
     usage: Mutex<BTreeMap<Address, Usage>>,
     audit: Mutex<Option<std::sync::mpsc::Sender<AuditBatch>>>,
+}
+
+/// The replica's writer: its executor and the in-memory index of the
+/// pending writes its file holds, kept together so that they change together.
+struct Writer {
+    exec: Executor,
+    pending: ledger::PendingIndex,
+}
+
+impl Writer {
+    /// Opens the file at `path` for writing, with its chain tables, and the
+    /// replica's recorded progress and head.
+    fn open(path: &Path) -> Result<(Writer, Progress, Option<SqlBlock>), DatabaseError> {
+        let mut exec = Executor::open(path)?;
+        let (pending, progress, head) = exec.with_connection(|conn| {
+            ledger::init(conn)?;
+            Ok::<_, DatabaseError>((
+                ledger::PendingIndex::load(conn)?,
+                stored_progress(conn)?,
+                ledger::head(conn)?,
+            ))
+        })?;
+        Ok((Writer { exec, pending }, progress, head))
+    }
 }
 
 /// Writes a replica applied, handed to the miner's background signature
@@ -255,17 +279,13 @@ fn head_info(block: &SqlBlock) -> Option<ChainHeadInfo> {
 impl DatabaseShared {
     /// Opens (creating) the replica's file at `path`.
     pub fn open(id: DatabaseId, path: &Path) -> Result<Arc<DatabaseShared>, DatabaseError> {
-        let mut exec = Executor::open(path)?;
-        let reader = exec.reader()?;
-        let (progress, head) = exec.with_connection(|conn| {
-            ledger::init(conn)?;
-            Ok::<_, DatabaseError>((stored_progress(conn)?, ledger::head(conn)?))
-        })?;
+        let (writer, progress, head) = Writer::open(path)?;
+        let reader = writer.exec.reader()?;
         let (head_tx, _) = watch::channel(head.as_ref().and_then(head_info));
         Ok(Arc::new(DatabaseShared {
             id,
             path: path.to_path_buf(),
-            exec: Mutex::new(Some(exec)),
+            exec: Mutex::new(Some(writer)),
             reader: Mutex::new(Some(reader)),
             progress: Mutex::new(progress),
             head_tx,
@@ -301,14 +321,22 @@ impl DatabaseShared {
     }
 
     /// Runs `f` on the writer; an error if a failed snapshot install closed it.
+    fn with_writer<T>(
+        &self,
+        f: impl FnOnce(&mut Writer) -> Result<T, DatabaseError>,
+    ) -> Result<T, DatabaseError> {
+        match lock(&self.exec).as_mut() {
+            Some(w) => f(w),
+            None => Err(DatabaseError::Closed),
+        }
+    }
+
+    /// Runs `f` on the writer's executor (see [`Self::with_writer`]).
     fn with_exec<T>(
         &self,
         f: impl FnOnce(&mut Executor) -> Result<T, DatabaseError>,
     ) -> Result<T, DatabaseError> {
-        match lock(&self.exec).as_mut() {
-            Some(e) => f(e),
-            None => Err(DatabaseError::Closed),
-        }
+        self.with_writer(|w| f(&mut w.exec))
     }
 
     /// Runs read-only `queries` on this replica (a read connection, so reads
@@ -355,13 +383,13 @@ impl DatabaseShared {
 
     /// How many applied writes are not yet sealed.
     pub fn pending_len(&self) -> Result<u64, DatabaseError> {
-        self.with_exec(|e| Ok(e.with_connection(ledger::pending_len)?))
+        self.with_writer(|w| Ok(w.pending.len() as u64))
     }
 
     /// The merkle leaves and sizes of the unsealed writes, oldest first:
     /// what the leader needs to seal them.
     pub fn pending_leaves(&self) -> Result<Vec<ledger::PendingLeaf>, DatabaseError> {
-        self.with_exec(|e| Ok(e.with_connection(|c| ledger::pending_leaves(c, None))?))
+        self.with_writer(|w| Ok(w.pending.leaves(None)))
     }
 
     /// The block numbered `count`.
@@ -384,13 +412,6 @@ impl DatabaseShared {
         self.with_exec(|e| Ok(e.dump()?))
     }
 
-    fn progress_meta(progress: &Progress) -> Result<(Vec<u8>, Vec<u8>), String> {
-        Ok((
-            codec::encode(&progress.last_applied).map_err(|e| e.to_string())?,
-            codec::encode(&progress.membership).map_err(|e| e.to_string())?,
-        ))
-    }
-
     fn apply_entry(&self, entry: Entry<DatabaseRaft>) -> Result<DbApplied, String> {
         let log_id = entry.log_id;
         let mut progress = lock(&self.progress);
@@ -403,59 +424,54 @@ impl DatabaseShared {
             }
             EntryPayload::Normal(c) => Some(c),
         };
-        let (applied, membership) = Self::progress_meta(&progress)?;
+        // The applied log id is stored with every entry, in its transaction;
+        // the membership only when this entry changed it.
+        let applied = codec::encode(&progress.last_applied).map_err(|e| e.to_string())?;
+        let membership = match command {
+            None if progress.membership.log_id() == &Some(log_id) => {
+                Some(codec::encode(&progress.membership).map_err(|e| e.to_string())?)
+            }
+            _ => None,
+        };
         let record_progress = |conn: &rusqlite::Connection| -> Result<(), DatabaseError> {
             ledger::put_meta(conn, META_APPLIED, &applied)?;
-            ledger::put_meta(conn, META_MEMBERSHIP, &membership)?;
+            if let Some(m) = &membership {
+                ledger::put_meta(conn, META_MEMBERSHIP, m)?;
+            }
             Ok(())
         };
         let mut guard = lock(&self.exec);
-        let exec = guard.as_mut().ok_or("the replica is closed")?;
+        let Writer { exec, pending } = guard.as_mut().ok_or("the replica is closed")?;
         match command {
             None => {
-                in_tx(exec, record_progress).map_err(|e| e.to_string())?;
+                exec.transaction(record_progress)
+                    .map_err(|e| e.to_string())?;
                 Ok(DbApplied::Refused("no command in this entry".into()))
             }
             Some(DbCommand::Writes(writes)) => {
                 // The pending list holds only this database's writes (sealing
                 // relies on it): a write for another database, which only a
-                // faulty leader proposes, fails here on every replica alike.
-                // A signed request applies at most once: a replay of one
-                // already applied (sealed or pending), or a repeat within
-                // this entry, fails alike on every replica and is not recorded.
-                let mut verdicts = Vec::with_capacity(writes.len());
-                let mut in_entry = std::collections::HashSet::new();
-                for w in &writes {
-                    let verdict = if w.request.body.database != self.id {
-                        Verdict::Foreign
-                    } else {
-                        let body =
-                            ledger::EncodedBody::of(&w.request).map_err(|e| e.to_string())?;
-                        let id = *body.id();
-                        let at = exec
-                            .with_connection(|c| ledger::applied_at(c, &id))
-                            .map_err(|e| e.to_string())?;
-                        match at {
-                            Some(at) => Verdict::Duplicate(id, at),
-                            None if !in_entry.insert(id) => {
-                                Verdict::Duplicate(id, ledger::AppliedAt::Pending)
-                            }
-                            None => Verdict::Fresh(body),
-                        }
-                    };
-                    verdicts.push(verdict);
-                }
-                let own: Vec<(&StampedWrite, &ledger::EncodedBody)> = writes
+                // faulty leader proposes, fails here on every replica alike
+                // (its body is not even encoded).
+                let bodies = writes
                     .iter()
-                    .zip(&verdicts)
-                    .filter_map(|(w, v)| match v {
-                        Verdict::Fresh(body) => Some((w, body)),
-                        _ => None,
+                    .map(|w| {
+                        (w.request.body.database == self.id)
+                            .then(|| ledger::EncodedBody::of(&w.request))
+                            .transpose()
                     })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| e.to_string())?;
+                // Each with whether it repeats a request earlier in the entry.
+                let mut in_entry = std::collections::HashSet::new();
+                let own: Vec<(&StampedWrite, &ledger::EncodedBody, bool)> = writes
+                    .iter()
+                    .zip(&bodies)
+                    .filter_map(|(w, b)| b.as_ref().map(|b| (w, b, !in_entry.insert(*b.id()))))
                     .collect();
                 let items: Vec<BatchItem<'_>> = own
                     .iter()
-                    .map(|(w, _)| BatchItem {
+                    .map(|(w, _, _)| BatchItem {
                         queries: &w.request.body.queries,
                         env: WriteEnv {
                             timestamp_ms: w.stamp.timestamp_ms,
@@ -463,10 +479,31 @@ impl DatabaseShared {
                         },
                     })
                     .collect();
+                let at_position = |i: usize| {
+                    own.get(i).copied().ok_or_else(|| SqlError::Storage {
+                        op: "record",
+                        message: format!("no write at batch position {i}"),
+                    })
+                };
                 let done = exec
-                    .write_batch(
+                    .write_batch_admitting(
                         &items,
-                        |i, conn, result| -> Result<Outcome, DatabaseError> {
+                        // A signed request applies at most once: a replay of
+                        // one already applied (sealed, pending, or earlier in
+                        // this entry, which the batch has recorded as pending
+                        // by now) fails alike on every replica and is not
+                        // recorded. Asked in the batch's transaction, so the
+                        // check costs no transaction of its own.
+                        |i, conn| -> Result<Result<(), Duplicate>, DatabaseError> {
+                            let (_, body, repeat) = at_position(i)?;
+                            let id = *body.id();
+                            Ok(match ledger::applied_at(conn, pending, &id)? {
+                                Some(at) => Err(Duplicate(id, at)),
+                                None if repeat => Err(Duplicate(id, ledger::AppliedAt::Pending)),
+                                None => Ok(()),
+                            })
+                        },
+                        |i, conn, result| -> Result<(Outcome, ledger::PendingLeaf), DatabaseError> {
                             let o = match result {
                                 Ok(results) => Outcome::Ok(results.clone()),
                                 Err(e) => Outcome::Failed {
@@ -474,34 +511,33 @@ impl DatabaseShared {
                                     message: e.to_string(),
                                 },
                             };
-                            let (w, body) = own.get(i).ok_or_else(|| SqlError::Storage {
-                                op: "record",
-                                message: format!("no write at batch position {i}"),
-                            })?;
-                            ledger::push_pending(
+                            let (w, body, _) = at_position(i)?;
+                            let leaf = ledger::push_pending(
                                 conn,
                                 &w.request,
                                 body,
                                 &o.digest()?,
                                 Some(w.stamp),
                             )?;
-                            Ok(o)
+                            Ok((o, leaf))
                         },
                         record_progress,
                     )
                     .map_err(|e| e.to_string())?;
+                // Committed: the writes that ran are pending now, in order.
+                for ((_, body, _), d) in own.iter().zip(&done) {
+                    if let Batched::Ran(_, (_, leaf)) = d {
+                        pending.push(*body.id(), *leaf);
+                    }
+                }
                 drop(guard);
                 drop(progress);
-                let mut done = done.into_iter().map(|(_, o)| o);
+                let mut done = done.into_iter();
                 let outcomes: Vec<Outcome> = writes
                     .iter()
-                    .zip(&verdicts)
-                    .map(|(w, verdict)| match verdict {
-                        Verdict::Fresh(_) => done.next().unwrap_or_else(|| Outcome::Failed {
-                            code: crate::ErrorCode::Storage.as_u32(),
-                            message: "the write produced no outcome".into(),
-                        }),
-                        Verdict::Foreign => Outcome::Failed {
+                    .zip(&bodies)
+                    .map(|(w, body)| match body.as_ref().map(|_| done.next()) {
+                        None => Outcome::Failed {
                             code: crate::ErrorCode::InvalidArgument.as_u32(),
                             message: format!(
                                 "the request is for another database ({}), not {}",
@@ -509,7 +545,8 @@ impl DatabaseShared {
                                 self.id.to_hex()
                             ),
                         },
-                        Verdict::Duplicate(id, at) => Outcome::Failed {
+                        Some(Some(Batched::Ran(_, (o, _)))) => o,
+                        Some(Some(Batched::Refused(Duplicate(id, at)))) => Outcome::Failed {
                             code: crate::ErrorCode::DuplicateRequest.as_u32(),
                             message: format!(
                                 "request {} was already applied ({}); a signed request applies at most once: sign a new one to write again",
@@ -520,6 +557,10 @@ impl DatabaseShared {
                                     ledger::AppliedAt::Pending => "it goes into the next block".into(),
                                 }
                             ),
+                        },
+                        Some(None) => Outcome::Failed {
+                            code: crate::ErrorCode::Storage.as_u32(),
+                            message: "the write produced no outcome".into(),
                         },
                     })
                     .collect();
@@ -542,31 +583,35 @@ impl DatabaseShared {
                 Ok(DbApplied::Writes(outcomes))
             }
             Some(DbCommand::Seal(proposal)) => {
-                let result = in_tx(exec, |conn| -> Result<DbApplied, DatabaseError> {
-                    let result = match check_seal(conn, &self.id, &proposal)? {
-                        Ok(hash) => {
-                            ledger::append_sealed(
-                                conn,
-                                ledger::SealedParts {
-                                    header: &proposal.header,
-                                    producer_key: &proposal.producer_key,
-                                    signature: &proposal.signature,
-                                    hash: &hash,
-                                    writes: proposal.writes,
-                                    reads: &proposal.reads,
-                                },
-                            )?;
-                            DbApplied::Sealed {
-                                count: proposal.header.count,
-                                hash,
+                let result = exec
+                    .transaction(|conn| -> Result<DbApplied, DatabaseError> {
+                        let result = match check_seal(conn, pending, &self.id, &proposal)? {
+                            Ok(hash) => {
+                                ledger::append_sealed(
+                                    conn,
+                                    ledger::SealedParts {
+                                        header: &proposal.header,
+                                        producer_key: &proposal.producer_key,
+                                        signature: &proposal.signature,
+                                        hash: &hash,
+                                        writes: proposal.writes,
+                                        reads: &proposal.reads,
+                                    },
+                                )?;
+                                DbApplied::Sealed {
+                                    count: proposal.header.count,
+                                    hash,
+                                }
                             }
-                        }
-                        Err(reason) => DbApplied::Refused(reason),
-                    };
-                    record_progress(conn)?;
-                    Ok(result)
-                })
-                .map_err(|e| e.to_string())?;
+                            Err(reason) => DbApplied::Refused(reason),
+                        };
+                        record_progress(conn)?;
+                        Ok(result)
+                    })
+                    .map_err(|e| e.to_string())?;
+                if let DbApplied::Sealed { .. } = result {
+                    pending.seal(proposal.writes);
+                }
                 match &result {
                     DbApplied::Sealed { count, hash } => {
                         self.head_tx.send_replace(Some(ChainHeadInfo {
@@ -594,37 +639,6 @@ impl DatabaseShared {
             }
         }
     }
-}
-
-/// Runs `f` in one immediate SQLite transaction on the writer.
-fn in_tx<T>(
-    exec: &mut Executor,
-    f: impl FnOnce(&rusqlite::Connection) -> Result<T, DatabaseError>,
-) -> Result<T, DatabaseError> {
-    exec.with_connection(|conn| {
-        conn.execute_batch("BEGIN IMMEDIATE")
-            .map_err(|e| SqlError::Storage {
-                op: "begin",
-                message: e.to_string(),
-            })?;
-        match f(conn) {
-            Ok(t) => match conn.execute_batch("COMMIT") {
-                Ok(()) => Ok(t),
-                Err(e) => {
-                    let _ = conn.execute_batch("ROLLBACK");
-                    Err(SqlError::Storage {
-                        op: "commit",
-                        message: e.to_string(),
-                    }
-                    .into())
-                }
-            },
-            Err(e) => {
-                let _ = conn.execute_batch("ROLLBACK");
-                Err(e)
-            }
-        }
-    })
 }
 
 impl DatabaseShared {
@@ -712,7 +726,7 @@ impl DatabaseShared {
         let mut reader = lock(&self.reader);
         reader.take();
         if let Some(old) = exec.take()
-            && let Err(e) = old.close()
+            && let Err(e) = old.exec.close()
         {
             tracing::warn!(database = %self.id.to_hex(), error = %e, "closing the replica before a snapshot install failed");
         }
@@ -725,9 +739,8 @@ impl DatabaseShared {
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             super::state_machine::sync_dir(dir).map_err(|e| self.snapshot_err(e))?;
         }
-        let mut new = Executor::open(&self.path)?;
-        new.with_connection(ledger::init)?;
-        *reader = Some(new.reader()?);
+        let (new, _, _) = Writer::open(&self.path)?;
+        *reader = Some(new.exec.reader()?);
         *exec = Some(new);
         Ok(())
     }
@@ -764,13 +777,15 @@ fn snapshot_meta(progress: &Progress, len: u64) -> SnapshotMeta<u64, RaftPeer> {
 
 /// The hash of the block `proposal` describes, if it may be stored next:
 /// it seals exactly the oldest pending writes (its merkle root over their
-/// stored leaves, signed by the producer, binds them), it verifies, and it
-/// extends the head. Reads only the leaves and the head's link, so a replica's
-/// work stays proportional to what it must check. The pending writes are this
+/// leaves, signed by the producer, binds them), it verifies, and it extends
+/// the head. Reads only the leaves (from `pending`, the writer's mirror of
+/// the stored ones) and the head's link, so a replica's work stays
+/// proportional to what it must check. The pending writes are this
 /// database's (the apply path refuses others). Client signatures are checked
 /// by the background audit, off this path.
 fn check_seal(
     conn: &rusqlite::Connection,
+    pending: &ledger::PendingIndex,
     id: &DatabaseId,
     proposal: &SealProposal,
 ) -> Result<Result<Hash, String>, ledger::LedgerError> {
@@ -779,7 +794,8 @@ fn check_seal(
         return Ok(Err("block is for another database".into()));
     }
     let n = proposal.writes;
-    let leaves: Vec<Hash> = ledger::pending_leaves(conn, Some(n))?
+    let leaves: Vec<Hash> = pending
+        .leaves(Some(n))
         .into_iter()
         .map(|p| p.leaf)
         .collect();
@@ -820,15 +836,8 @@ fn check_seal(
     Ok(Ok(hash))
 }
 
-/// What applying does with one write of an entry.
-enum Verdict {
-    /// It is new (this is its body, encoded once): execute and record it.
-    Fresh(ledger::EncodedBody),
-    /// It names another database: refuse it.
-    Foreign,
-    /// The request (this hash) was already applied there: refuse it.
-    Duplicate(Hash, ledger::AppliedAt),
-}
+/// Why applying refused a write: the request (this id) was already applied there.
+struct Duplicate(Hash, ledger::AppliedAt);
 
 /// The openraft state machine of a database group.
 pub type DatabaseStateMachine = StateMachine<DatabaseShared>;
@@ -1117,6 +1126,7 @@ mod seal_tests {
             replica,
             genesis: g,
         } = sealed0(b"replays");
+        let path = replica.path().to_path_buf();
         let create = write(&user, db, 1, "CREATE TABLE t (x INTEGER)");
         let insert = write(&user, db, 2, "INSERT INTO t VALUES (1)");
         // Repeated within one entry: the second copy is refused.
@@ -1142,6 +1152,19 @@ mod seal_tests {
             o[0]
         );
         assert_eq!(replica.pending_len().unwrap(), 2);
+        // Still refused after a restart: the pending index is read back.
+        drop(replica);
+        let replica = DatabaseShared::open(db, &path).unwrap();
+        assert_eq!(replica.pending_len().unwrap(), 2);
+        let DbApplied::Writes(o) = apply(&replica, 3, DbCommand::Writes(vec![replay.clone()]))
+        else {
+            panic!("writes not applied");
+        };
+        assert!(
+            matches!(&o[0], Outcome::Failed { message, .. } if message.contains("next block")),
+            "{:?}",
+            o[0]
+        );
         // Replayed after it was sealed: refused, naming the block.
         let b1 = propose(&replica, &miner, 1, g);
         assert!(matches!(
@@ -1160,6 +1183,94 @@ mod seal_tests {
         let rows = replica.dump().unwrap();
         let text = format!("{rows:?}");
         assert_eq!(text.matches("Integer(1)").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn an_installed_snapshot_brings_its_pending_writes() {
+        let Sealed0 {
+            _dir,
+            db,
+            user,
+            miner,
+            replica,
+            genesis: g,
+        } = sealed0(b"snapshot pending");
+        let writes = vec![
+            write(&user, db, 1, "CREATE TABLE t (x INTEGER)"),
+            write(&user, db, 2, "INSERT INTO t VALUES (1)"),
+        ];
+        apply(&replica, 2, DbCommand::Writes(writes.clone()));
+        let (meta, data) = replica.build_snapshot().unwrap();
+        // Another replica, with pending writes of its own, installs it.
+        let other_dir = tempfile::tempdir().unwrap();
+        let other = DatabaseShared::open(db, &other_dir.path().join("data.db")).unwrap();
+        apply(
+            &other,
+            1,
+            DbCommand::Writes(vec![write(&user, db, 9, "CREATE TABLE u (y)")]),
+        );
+        other.install_snapshot(&meta, &data).unwrap();
+        assert_eq!(
+            other.pending_leaves().unwrap(),
+            replica.pending_leaves().unwrap()
+        );
+        let DbApplied::Writes(o) = apply(&other, 3, DbCommand::Writes(writes)) else {
+            panic!("writes not applied");
+        };
+        assert!(o.iter().all(duplicate), "{o:?}");
+        // Both seal the same block from what they hold.
+        let b1 = propose(&replica, &miner, 1, g);
+        let DbApplied::Sealed { hash, .. } =
+            apply(&other, 4, DbCommand::Seal(Box::new(b1.clone())))
+        else {
+            panic!("block 1 refused");
+        };
+        let DbApplied::Sealed { hash: same, .. } =
+            apply(&replica, 3, DbCommand::Seal(Box::new(b1)))
+        else {
+            panic!("block 1 refused");
+        };
+        assert_eq!(hash, same);
+        assert_eq!(other.pending_len().unwrap(), 0);
+    }
+
+    #[test]
+    fn the_applied_state_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data.db");
+        let db = DatabaseId(hash::hash(Tag::Message, b"applied state"));
+        let user = PrivateKey::generate().unwrap();
+        let replica = DatabaseShared::open(db, &path).unwrap();
+        let nodes: BTreeMap<u64, RaftPeer> = [(1, RaftPeer::default()), (2, RaftPeer::default())]
+            .into_iter()
+            .collect();
+        let members = openraft::Membership::new(vec![[1u64, 2].into_iter().collect()], nodes);
+        let at = |index| LogId::new(CommittedLeaderId::new(1, 0), index);
+        replica
+            .apply_entry(Entry {
+                log_id: at(1),
+                payload: EntryPayload::Membership(members.clone()),
+            })
+            .unwrap();
+        apply(
+            &replica,
+            2,
+            DbCommand::Writes(vec![write(&user, db, 1, "CREATE TABLE t (x)")]),
+        );
+        replica
+            .apply_entry(Entry {
+                log_id: at(3),
+                payload: EntryPayload::Blank,
+            })
+            .unwrap();
+        let state = replica.applied_state();
+        assert_eq!(state.0, Some(at(3)));
+        assert_eq!(state.1, StoredMembership::new(Some(at(1)), members));
+        drop(replica);
+        assert_eq!(
+            DatabaseShared::open(db, &path).unwrap().applied_state(),
+            state
+        );
     }
 
     #[test]

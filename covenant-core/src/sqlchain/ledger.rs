@@ -19,12 +19,22 @@
 //! length then its items, so the concatenation is the encoding (the tests
 //! check it byte for byte).
 //!
+//! Applying must stay cheap too, so a pending write costs one row: the
+//! writer mirrors in memory what the hot paths ask of the pending writes
+//! ([`PendingIndex`]: request ids, leaves, sizes), so the at-most-once
+//! check ([`applied_at`]) needs no index (whose random-order inserts cost a
+//! page write per write) and sealing reads no pending row to learn leaves.
+//!
 //! Schema history: `_covenant_pending` had only `(seq, entry)` before the
 //! `leaf`, `request` and `size` columns; [`init`] adds them to an older file
-//! and fills them from the stored entries (migration in place).
+//! and fills them from the stored entries (migration in place). An index on
+//! `_covenant_pending (request)` existed before [`PendingIndex`]; [`init`]
+//! drops it.
 //!
 //! Imports the block and request types and the codec; never the executor,
 //! consensus or the network.
+
+use std::collections::{HashMap, VecDeque};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -107,11 +117,9 @@ pub fn init(conn: &Connection) -> Result<(), LedgerError> {
     if !has_leaf {
         migrate_pending(conn)?;
     }
-    // After the migration: an older file's pending table gains the column first.
-    conn.execute_batch(
-        "CREATE INDEX IF NOT EXISTS _covenant_pending_request ON _covenant_pending (request)",
-    )
-    .map_err(sql("index pending requests"))
+    // Replaced by `PendingIndex`: maintaining it cost a page write per write.
+    conn.execute_batch("DROP INDEX IF EXISTS _covenant_pending_request")
+        .map_err(sql("drop the pending request index"))
 }
 
 /// Adds the leaf, request id and size of every stored pending write.
@@ -201,14 +209,14 @@ impl EncodedBody {
 
 /// Appends an applied write to the pending list: the [`BlockEntry`] of
 /// `request` (whose body is `body`) with `response_digest` and `stamp`,
-/// its leaf, id and size.
+/// its leaf, id and size. Returns its leaf and size, for [`PendingIndex::push`].
 pub fn push_pending(
     conn: &Connection,
     request: &SignedRequest,
     body: &EncodedBody,
     response_digest: &Hash,
     stamp: Option<Stamp>,
-) -> Result<(), LedgerError> {
+) -> Result<PendingLeaf, LedgerError> {
     // encode(entry) = encode(body) || key || signature || digest || stamp.
     let id = body.id;
     let mut bytes = Vec::with_capacity(body.bytes.len() + 160);
@@ -218,7 +226,7 @@ pub fn push_pending(
     bytes.extend_from_slice(&codec::encode(response_digest)?);
     bytes.extend_from_slice(&codec::encode(&stamp)?);
     let leaf = block::entry_leaf(&id, response_digest, &stamp)?;
-    let size = i64::try_from(request.size_hint()).unwrap_or(i64::MAX);
+    let size = request.size_hint() as u64;
     conn.prepare_cached(
         "INSERT INTO _covenant_pending (entry, leaf, request, size) VALUES (?1, ?2, ?3, ?4)",
     )
@@ -227,11 +235,11 @@ pub fn push_pending(
             bytes,
             leaf.as_bytes().as_slice(),
             id.as_bytes().as_slice(),
-            size
+            i64::try_from(size).unwrap_or(i64::MAX)
         ])
     })
-    .map(|_| ())
-    .map_err(sql("write pending"))
+    .map_err(sql("write pending"))?;
+    Ok(PendingLeaf { leaf, size })
 }
 
 /// What sealing needs of a pending write.
@@ -487,15 +495,107 @@ pub enum AppliedAt {
 
 /// Where the request `hash` was applied, if it was: a signed request is
 /// applied at most once, so a replayed or resent one is recognised here.
-pub fn applied_at(conn: &Connection, hash: &Hash) -> Result<Option<AppliedAt>, LedgerError> {
+/// `pending` must mirror the pending writes `conn` holds.
+pub fn applied_at(
+    conn: &Connection,
+    pending: &PendingIndex,
+    hash: &Hash,
+) -> Result<Option<AppliedAt>, LedgerError> {
     if let Some((count, idx)) = locate(conn, hash)? {
         return Ok(Some(AppliedAt::Block { count, idx }));
     }
-    let pending = conn
-        .prepare_cached("SELECT 1 FROM _covenant_pending WHERE request = ?1 LIMIT 1")
-        .and_then(|mut s| s.exists(params![hash.as_bytes().as_slice()]))
-        .map_err(sql("find pending request"))?;
-    Ok(pending.then_some(AppliedAt::Pending))
+    Ok(pending.contains(hash).then_some(AppliedAt::Pending))
+}
+
+/// What the replica's writer keeps in memory of the pending writes, oldest
+/// first: request ids (what [`applied_at`] asks) and leaves and sizes (what
+/// sealing asks). The caller keeps it in step with the file:
+/// [`PendingIndex::push`] each write [`push_pending`] recorded and
+/// [`PendingIndex::seal`] each block [`append_sealed`] stored, once their
+/// transaction has committed; [`PendingIndex::load`] after the file changed
+/// otherwise (opened, replaced by a snapshot).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PendingIndex {
+    /// Oldest first, as `_covenant_pending` orders them.
+    order: VecDeque<(Hash, PendingLeaf)>,
+    /// How many times each request id is pending (once, unless an older
+    /// file recorded a request twice before the at-most-once check).
+    counts: HashMap<Hash, u32>,
+}
+
+impl PendingIndex {
+    /// The index of the pending writes `conn` holds.
+    pub fn load(conn: &Connection) -> Result<PendingIndex, LedgerError> {
+        let mut stmt = conn
+            .prepare("SELECT request, leaf, size FROM _covenant_pending ORDER BY seq")
+            .map_err(sql("read pending requests"))?;
+        let mut rows = stmt.query([]).map_err(sql("read pending requests"))?;
+        let mut index = PendingIndex::default();
+        let blob = |row: &rusqlite::Row<'_>, i: usize, what: &str| -> Result<Hash, LedgerError> {
+            let bytes = row
+                .get_ref(i)
+                .map_err(sql("read pending requests"))?
+                .as_blob()
+                .map_err(|e| LedgerError::Corrupt(format!("a {what}: {e}")))?;
+            hash_column(bytes, what)
+        };
+        while let Some(row) = rows.next().map_err(sql("read pending requests"))? {
+            let id = blob(row, 0, "pending request id")?;
+            let leaf = blob(row, 1, "pending leaf")?;
+            let size: i64 = row.get(2).map_err(sql("read pending requests"))?;
+            index.push(
+                id,
+                PendingLeaf {
+                    leaf,
+                    size: size.max(0) as u64,
+                },
+            );
+        }
+        Ok(index)
+    }
+
+    /// Whether the request `id` is pending.
+    pub fn contains(&self, id: &Hash) -> bool {
+        self.counts.contains_key(id)
+    }
+
+    /// Notes the newest pending write: its request id, leaf and size.
+    pub fn push(&mut self, id: Hash, leaf: PendingLeaf) {
+        *self.counts.entry(id).or_default() += 1;
+        self.order.push_back((id, leaf));
+    }
+
+    /// The leaves and sizes of the oldest `limit` pending writes (all if
+    /// `None`), oldest first: what [`pending_leaves`] reads from the file.
+    pub fn leaves(&self, limit: Option<u64>) -> Vec<PendingLeaf> {
+        let n = limit.map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
+        self.order.iter().take(n).map(|(_, leaf)| *leaf).collect()
+    }
+
+    /// Notes that a block sealed the oldest `writes` pending writes.
+    pub fn seal(&mut self, writes: u64) {
+        for _ in 0..writes {
+            let Some((id, _)) = self.order.pop_front() else {
+                return;
+            };
+            if let Some(n) = self.counts.get_mut(&id) {
+                *n -= 1;
+                if *n == 0 {
+                    self.counts.remove(&id);
+                }
+            }
+        }
+    }
+
+    /// Number of pending writes.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Whether no write is pending.
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
 }
 
 #[cfg(test)]
@@ -533,9 +633,9 @@ mod tests {
         }
     }
 
-    fn push(conn: &Connection, e: &BlockEntry) {
+    fn push(conn: &Connection, e: &BlockEntry) -> PendingLeaf {
         let body = EncodedBody::of(&e.request).unwrap();
-        push_pending(conn, &e.request, &body, &e.response_digest, e.stamp).unwrap();
+        push_pending(conn, &e.request, &body, &e.response_digest, e.stamp).unwrap()
     }
 
     fn stored_entries(conn: &Connection) -> Vec<Vec<u8>> {
@@ -751,5 +851,65 @@ mod tests {
             locate(&conn, &all[3].request.hash().unwrap()).unwrap(),
             Some((0, 3))
         );
+    }
+
+    #[test]
+    fn the_pending_index_mirrors_the_pending_rows() {
+        let conn = Connection::open_in_memory().unwrap();
+        // A file from before the index was replaced: init drops it.
+        conn.execute_batch(SCHEMA).unwrap();
+        conn.execute_batch("CREATE INDEX _covenant_pending_request ON _covenant_pending (request)")
+            .unwrap();
+        init(&conn).unwrap();
+        let indexes: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = '_covenant_pending_request'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(indexes, 0);
+        let user = PrivateKey::generate().unwrap();
+        let miner = PrivateKey::generate().unwrap();
+        let writes: Vec<_> = (0..6).map(|i| entry(&user, i, QueryKind::Write)).collect();
+        let mut index = PendingIndex::default();
+        for e in &writes {
+            let leaf = push(&conn, e);
+            assert_eq!(leaf.leaf, e.leaf().unwrap());
+            index.push(e.request.hash().unwrap(), leaf);
+        }
+        assert_eq!(PendingIndex::load(&conn).unwrap(), index);
+        assert_eq!(index.leaves(None), pending_leaves(&conn, None).unwrap());
+        assert_eq!(
+            index.leaves(Some(2)),
+            pending_leaves(&conn, Some(2)).unwrap()
+        );
+        let first = writes[0].request.hash().unwrap();
+        assert!(index.contains(&first));
+        assert_eq!(
+            applied_at(&conn, &index, &first).unwrap(),
+            Some(AppliedAt::Pending)
+        );
+        // Sealing the oldest four leaves two, and the sealed ones are found in the block.
+        let genesis = seal(&conn, &miner, 0, Hash::ZERO, &writes[..4], &[]);
+        index.seal(4);
+        assert_eq!(index.len(), 2);
+        assert_eq!(PendingIndex::load(&conn).unwrap(), index);
+        assert!(!index.contains(&first));
+        assert_eq!(
+            applied_at(&conn, &index, &first).unwrap(),
+            Some(AppliedAt::Block { count: 0, idx: 0 })
+        );
+        let last = writes[5].request.hash().unwrap();
+        assert_eq!(
+            applied_at(&conn, &index, &last).unwrap(),
+            Some(AppliedAt::Pending)
+        );
+        seal(&conn, &miner, 1, genesis.hash().unwrap(), &writes[4..], &[]);
+        index.seal(2);
+        assert!(index.is_empty());
+        assert_eq!(PendingIndex::load(&conn).unwrap(), index);
+        let unknown = hash::hash(Tag::Request, b"never applied");
+        assert_eq!(applied_at(&conn, &index, &unknown).unwrap(), None);
     }
 }

@@ -450,3 +450,47 @@ fn replaying_a_sealed_block_into_an_empty_database_reproduces_it() {
     }
     assert_eq!(replica.dump().unwrap(), leader.dump().unwrap());
 }
+
+#[test]
+fn a_rolled_back_schema_change_does_not_hide_a_default() {
+    let (_d, mut ex) = open_with(DeterminismPolicy::Resolve);
+    let env = stamp(1);
+    ex.with_connection(|c| {
+        c.execute_batch("CREATE TABLE loc (a, at DEFAULT (datetime('now', 'localtime')))")
+    })
+    .unwrap();
+    ex.write(&[Query::new("CREATE TABLE z (x)")], &env).unwrap();
+    let refused = |ex: &mut Executor| {
+        let err = ex
+            .write(&[Query::new("INSERT INTO loc (a) VALUES (1)")], &env)
+            .unwrap_err();
+        assert!(
+            matches!(&err, SqlError::NonDeterministic { reason, .. } if reason.contains("column at")),
+            "{err}"
+        );
+    };
+    refused(&mut ex);
+    // Without the column the insert is fine, but the request fails and
+    // takes the schema change back with it...
+    let err = ex
+        .write(
+            &[Query::new(
+                "ALTER TABLE loc DROP COLUMN at; INSERT INTO loc (a) VALUES (1); SELECT * FROM nope",
+            )],
+            &env,
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("nope"), "{err}");
+    // ...and later changes bring the schema version back to the one the
+    // dropped column's absence was read under (changes that insert no row,
+    // so no lookup in between sees the older version): the default still
+    // counts.
+    for i in 0..3 {
+        ex.write(
+            &[Query::new(format!("ALTER TABLE z ADD COLUMN y{i}"))],
+            &env,
+        )
+        .unwrap();
+        refused(&mut ex);
+    }
+}

@@ -18,6 +18,7 @@ use rusqlite::{Connection, Statement};
 
 use super::Limits;
 use super::bind::Binder;
+use super::defaults::{self, DefaultsCache};
 use super::determinism::{self, DeterminismPolicy};
 use super::error::{SqlError, excerpt};
 use super::guard::{Denial, Guard, Inserted, Mode, Trip, is_hidden};
@@ -45,6 +46,8 @@ pub(crate) struct Ctx<'a> {
     /// checks or by the executor's own SQL): then every insert checks the
     /// tables it wrote. Otherwise the watch suffices.
     pub(crate) strict_rowids: bool,
+    /// The writer's cache of column defaults (None: read them every time).
+    pub(crate) defaults: Option<&'a DefaultsCache>,
 }
 
 impl Ctx<'_> {
@@ -231,8 +234,12 @@ fn check_defaults(
     ctx.guard.set_mode(Mode::Internal);
     let found = (|| -> Result<Option<String>, SqlError> {
         for ins in inserted {
-            for (column, dflt) in column_defaults(ctx.conn, &ins.database, &ins.table)? {
-                let Some(reason) = determinism::default_reason(&dflt, ctx.policy) else {
+            let defaults = match ctx.defaults {
+                Some(cache) => cache.get(ctx.conn, &ins.database, &ins.table)?,
+                None => defaults::read(ctx.conn, &ins.database, &ins.table)?,
+            };
+            for (column, dflt) in defaults.iter() {
+                let Some(reason) = determinism::default_reason(dflt, ctx.policy) else {
                     continue;
                 };
                 let direct = !ins.by_trigger
@@ -240,7 +247,7 @@ fn check_defaults(
                         .as_ref()
                         .is_some_and(|t| t.table.eq_ignore_ascii_case(&ins.table));
                 let uses_default =
-                    !direct || target.as_ref().is_some_and(|t| t.uses_default_of(&column));
+                    !direct || target.as_ref().is_some_and(|t| t.uses_default_of(column));
                 if uses_default {
                     let via = if ins.by_trigger {
                         " (through a trigger)"
@@ -337,26 +344,6 @@ fn at_max_rowid(conn: &Connection, database: &str, table: &str) -> Result<bool, 
 
 fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// `(column, default expression)` of every column of `database.table` that has a default.
-fn column_defaults(
-    conn: &Connection,
-    database: &str,
-    table: &str,
-) -> Result<Vec<(String, String)>, SqlError> {
-    const SQL: &str =
-        "SELECT name, dflt_value FROM pragma_table_info(?1, ?2) WHERE dflt_value IS NOT NULL";
-    let mut stmt = conn
-        .prepare_cached(SQL)
-        .map_err(SqlError::storage("read column defaults"))?;
-    let rows = stmt
-        .query_map([table, database], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })
-        .map_err(SqlError::storage("read column defaults"))?;
-    rows.collect::<Result<Vec<_>, _>>()
-        .map_err(SqlError::storage("read column defaults"))
 }
 
 fn execute(

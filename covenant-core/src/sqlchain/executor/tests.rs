@@ -731,3 +731,69 @@ fn a_batch_gives_the_outcomes_of_running_its_requests_one_by_one() {
     // The requests before the interrupted one were recorded again on the retry.
     assert_eq!(recorded.last(), Some(&(4, true)));
 }
+
+#[test]
+fn admit_decides_in_the_batch_transaction_and_is_asked_again_on_a_retry() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = ExecutorOptions {
+        limits: Limits {
+            write_vm_steps: 200_000,
+            ..Limits::default()
+        },
+        ..Default::default()
+    };
+    let mut ex = Executor::open_with(&dir.path().join("d.db"), opts).unwrap();
+    w(&mut ex, "CREATE TABLE t (x INTEGER PRIMARY KEY)").unwrap();
+    let endless = "INSERT INTO t WITH RECURSIVE n(x) AS (SELECT 100 UNION ALL SELECT x + 1 FROM n) \
+                   SELECT x FROM n";
+    let reqs = [
+        vec![Query::new("INSERT INTO t VALUES (1)")],
+        vec![Query::new("INSERT INTO t VALUES (2)")], // refused by admit
+        vec![Query::new(endless)],                    // drops the transaction: a retry
+        vec![Query::new("INSERT INTO t VALUES (3)")],
+    ];
+    let items: Vec<BatchItem<'_>> = reqs
+        .iter()
+        .map(|q| BatchItem {
+            queries: q,
+            env: env(),
+        })
+        .collect();
+    // (request, rows admit saw in the transaction), in call order.
+    let mut asked = Vec::new();
+    let out = ex
+        .write_batch_admitting(
+            &items,
+            |i, c| {
+                let n: i64 = c
+                    .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+                    .map_err(SqlError::storage("count"))?;
+                asked.push((i, n));
+                Ok::<_, SqlError>(if i == 1 { Err("refused") } else { Ok(()) })
+            },
+            |i, _, _| Ok::<_, SqlError>(i),
+            |_| Ok(()),
+        )
+        .unwrap();
+    let summary: Vec<String> = out
+        .iter()
+        .map(|b| match b {
+            Batched::Ran(o, i) => format!("ran {i} {}", o.is_ok()),
+            Batched::Refused(s) => format!("refused {s}"),
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec!["ran 0 true", "refused refused", "ran 2 false", "ran 3 true"]
+    );
+    // Request 0's row is visible to the next admit; the retry asks again
+    // from the start, on a fresh transaction.
+    assert_eq!(
+        asked,
+        vec![(0, 0), (1, 1), (2, 1), (0, 0), (1, 1), (2, 1), (3, 1)]
+    );
+    assert_eq!(
+        rows(&ex, "SELECT x FROM t ORDER BY x"),
+        vec![vec![int(1)], vec![int(3)]]
+    );
+}
