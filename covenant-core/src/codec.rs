@@ -218,6 +218,53 @@ pub mod serde_bytes_array {
     }
 }
 
+/// Serde helpers for byte vectors (blobs, message payloads): one byte
+/// string in binary formats, which the canonical encoding writes exactly
+/// as it writes a sequence of `u8` (length, then the bytes) but without
+/// handling each byte on its own; human-readable formats keep the plain
+/// `Vec<u8>` form.
+pub mod serde_byte_vec {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
+
+    /// Writes the bytes as one byte string.
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            v.serialize(s)
+        } else {
+            s.serialize_bytes(v)
+        }
+    }
+
+    /// Reads a byte string (or, human-readable, a list of bytes).
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        struct V;
+        impl<'de> de::Visitor<'de> for V {
+            type Value = Vec<u8>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_bytes<E: de::Error>(self, b: &[u8]) -> Result<Vec<u8>, E> {
+                Ok(b.to_vec())
+            }
+            fn visit_byte_buf<E: de::Error>(self, b: Vec<u8>) -> Result<Vec<u8>, E> {
+                Ok(b)
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
+                while let Some(b) = seq.next_element()? {
+                    out.push(b);
+                }
+                Ok(out)
+            }
+        }
+        if d.is_human_readable() {
+            Vec::<u8>::deserialize(d)
+        } else {
+            d.deserialize_byte_buf(V)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,6 +276,25 @@ mod tests {
         b: String,
         c: Vec<u8>,
         d: Option<i32>,
+    }
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Blob(#[serde(with = "serde_byte_vec")] Vec<u8>);
+
+    #[test]
+    fn byte_vectors_encode_like_a_sequence_of_bytes() {
+        for len in [0usize, 1, 250, 251, 1024, 70_000] {
+            let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let fast = encode(&Blob(bytes.clone())).unwrap();
+            assert_eq!(fast, encode(&bytes).unwrap(), "length {len}");
+            assert_eq!(decode::<Blob>(&fast).unwrap(), Blob(bytes.clone()));
+            let json = serde_json::to_string(&Blob(bytes.clone())).unwrap();
+            assert_eq!(json, serde_json::to_string(&bytes).unwrap());
+            assert_eq!(serde_json::from_str::<Blob>(&json).unwrap(), Blob(bytes));
+        }
+        // A truncated encoding is an error, not a short vector.
+        let enc = encode(&Blob(vec![7; 10])).unwrap();
+        assert!(decode::<Blob>(&enc[..enc.len() - 1]).is_err());
     }
 
     impl Versioned for Sample {

@@ -46,6 +46,7 @@ pub struct RaftMessage {
     /// Which RPC.
     pub kind: RaftRpcKind,
     /// The encoded openraft request.
+    #[serde(with = "crate::codec::serde_byte_vec")]
     pub payload: Vec<u8>,
 }
 

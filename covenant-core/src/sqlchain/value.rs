@@ -22,7 +22,7 @@ pub enum Value {
     /// UTF-8 text.
     Text(String),
     /// Raw bytes.
-    Blob(Vec<u8>),
+    Blob(#[serde(with = "crate::codec::serde_byte_vec")] Vec<u8>),
 }
 
 impl Value {
