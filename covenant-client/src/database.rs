@@ -15,6 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use covenant_core::api::database::{DbHead, GetBlock, GetHead, Query as QueryMethod};
 use covenant_core::crypto::NodeId;
+use covenant_core::hash::Hash;
 use covenant_core::net::{Method, Pool};
 use covenant_core::sqlchain::block::SqlBlock;
 use covenant_core::sqlchain::query::{Args, Query, QueryResult};
@@ -159,7 +160,7 @@ impl Database {
         queries: Vec<Query>,
         deadline: Instant,
     ) -> Result<Vec<QueryResult>, ClientError> {
-        let request = self.sign(kind, queries)?;
+        let (request, id) = self.sign_hashed(kind, queries)?;
         let from_follower =
             kind == QueryKind::Read && matches!(request.body.read_level, ReadLevel::Replica { .. });
         let response = if from_follower {
@@ -172,7 +173,7 @@ impl Database {
                 .await?
         };
         if kind == QueryKind::Write {
-            self.acks.record(request.hash()?, &response.outcome);
+            self.acks.record(id, &response.outcome);
         }
         outcome_results(response.outcome)
     }
@@ -188,6 +189,15 @@ impl Database {
 
     /// A request for `queries` signed by this user, timestamped now, with the next sequence number.
     pub fn sign(&self, kind: QueryKind, queries: Vec<Query>) -> Result<SignedRequest, ClientError> {
+        Ok(self.sign_hashed(kind, queries)?.0)
+    }
+
+    /// [`Database::sign`], also returning the request id.
+    fn sign_hashed(
+        &self,
+        kind: QueryKind,
+        queries: Vec<Query>,
+    ) -> Result<(SignedRequest, Hash), ClientError> {
         let body = RequestBody {
             database: self.profile.id,
             user: self.client.address(),
@@ -200,7 +210,7 @@ impl Database {
             },
             queries,
         };
-        self.client.sign_request(body)
+        self.client.sign_request_hashed(body)
     }
 
     /// Sends an already signed request (anyone's) to the leader and returns

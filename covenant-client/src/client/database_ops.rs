@@ -222,4 +222,12 @@ impl Client {
     pub fn sign_request(&self, body: RequestBody) -> Result<SignedRequest, ClientError> {
         Ok(SignedRequest::sign(body, &self.inner.key)?)
     }
+
+    /// [`Client::sign_request`], also returning the request id.
+    pub(crate) fn sign_request_hashed(
+        &self,
+        body: RequestBody,
+    ) -> Result<(SignedRequest, Hash), ClientError> {
+        Ok(SignedRequest::sign_hashed(body, &self.inner.key)?)
+    }
 }

@@ -259,8 +259,9 @@ pub struct AuditBatch {
     pub database: DatabaseId,
     /// The log index of the entry that held them.
     pub index: u64,
-    /// The signed requests, in order.
-    pub requests: Vec<SignedRequest>,
+    /// The signed requests, in order, each with its id when this replica
+    /// computed it from the same body while applying.
+    pub requests: Vec<(SignedRequest, Option<Hash>)>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -577,7 +578,11 @@ impl DatabaseShared {
                     let _ = audit.send(AuditBatch {
                         database: self.id,
                         index: log_id.index,
-                        requests: writes.into_iter().map(|w| w.request).collect(),
+                        requests: writes
+                            .into_iter()
+                            .zip(&bodies)
+                            .map(|(w, b)| (w.request, b.as_ref().map(|b| *b.id())))
+                            .collect(),
                     });
                 }
                 Ok(DbApplied::Writes(outcomes))
@@ -626,7 +631,11 @@ impl DatabaseShared {
                             let _ = audit.send(AuditBatch {
                                 database: self.id,
                                 index: log_id.index,
-                                requests: proposal.reads.into_iter().map(|e| e.request).collect(),
+                                requests: proposal
+                                    .reads
+                                    .into_iter()
+                                    .map(|e| (e.request, None))
+                                    .collect(),
                             });
                         }
                     }

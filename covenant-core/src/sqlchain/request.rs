@@ -154,12 +154,21 @@ impl SignedRequest {
 
     /// Signs `body` with `key`.
     pub fn sign(body: RequestBody, key: &PrivateKey) -> Result<SignedRequest, CodecError> {
+        Ok(SignedRequest::sign_hashed(body, key)?.0)
+    }
+
+    /// Signs `body` with `key`; also returns the request id, which signing computed.
+    pub fn sign_hashed(
+        body: RequestBody,
+        key: &PrivateKey,
+    ) -> Result<(SignedRequest, Hash), CodecError> {
         let id = body.hash()?;
-        Ok(SignedRequest {
+        let request = SignedRequest {
             signature: key.sign(&id),
             public_key: key.public_key(),
             body,
-        })
+        };
+        Ok((request, id))
     }
 
     /// The request id.
@@ -172,6 +181,13 @@ impl SignedRequest {
         let id = self
             .hash()
             .map_err(|e| RequestError::Malformed(e.to_string()))?;
+        self.verify_as(id)
+    }
+
+    /// [`SignedRequest::verify`] given the request id, which the caller
+    /// computed from this very body (hashing a large body costs more than
+    /// the rest of the check).
+    pub fn verify_as(&self, id: Hash) -> Result<Hash, RequestError> {
         let signer = self.public_key.address();
         if signer != self.body.user {
             return Err(RequestError::WrongSigner {
@@ -263,6 +279,14 @@ mod tests {
         let mut bad = req.clone();
         bad.body.queries[0].sql.push(' ');
         assert_eq!(bad.verify(), Err(RequestError::BadSignature));
+        // Signing returns the id; checking with it or with a wrong one.
+        let (again, id) = SignedRequest::sign_hashed(body(k.public_key().address()), &k).unwrap();
+        assert_eq!((again.clone(), id), (req.clone(), req.hash().unwrap()));
+        assert_eq!(req.verify_as(id), Ok(id));
+        assert_eq!(
+            req.verify_as(bad.hash().unwrap()),
+            Err(RequestError::BadSignature)
+        );
         // Signed by someone else for this user.
         let other = PrivateKey::generate().unwrap();
         let forged = SignedRequest::sign(body(k.public_key().address()), &other).unwrap();

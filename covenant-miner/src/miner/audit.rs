@@ -17,8 +17,12 @@ pub(crate) fn start() -> mpsc::Sender<AuditBatch> {
         .name("signature-audit".into())
         .spawn(move || {
             for batch in rx {
-                for (position, request) in batch.requests.iter().enumerate() {
-                    if let Err(e) = request.verify() {
+                for (position, (request, id)) in batch.requests.iter().enumerate() {
+                    let checked = match id {
+                        Some(id) => request.verify_as(*id),
+                        None => request.verify(),
+                    };
+                    if let Err(e) = checked {
                         tracing::error!(
                             database = %batch.database.to_hex(),
                             log_index = batch.index,
