@@ -400,14 +400,8 @@ impl Executor {
         let mut decided: Vec<Option<SqlError>> = vec![None; items.len()];
         'attempt: loop {
             {
-                let conn = &self.writer;
                 self.guard.set_mode(Mode::Internal);
-                if !conn.is_autocommit() {
-                    self.defaults.clear();
-                    run_cached(conn, ROLLBACK)
-                        .map_err(SqlError::storage("reset the transaction"))?;
-                }
-                run_cached(conn, BEGIN).map_err(SqlError::storage("begin"))?;
+                begin(&self.writer, &self.defaults)?;
             }
             let mut out = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
@@ -479,13 +473,8 @@ impl Executor {
                 rollback(conn, &self.defaults);
                 return Err(e);
             }
-            return match run_cached(conn, COMMIT) {
-                Ok(()) => Ok(out),
-                Err(e) => {
-                    rollback(conn, &self.defaults);
-                    Err(SqlError::storage("commit")(e).into())
-                }
-            };
+            commit(conn, &self.defaults)?;
+            return Ok(out);
         }
     }
 
@@ -564,18 +553,12 @@ impl Executor {
         // `f` may roll back what it changes (see `DefaultsCache`).
         self.defaults.clear();
         let conn = &self.writer;
-        if !conn.is_autocommit() {
-            run_cached(conn, ROLLBACK).map_err(SqlError::storage("reset the transaction"))?;
-        }
-        run_cached(conn, BEGIN).map_err(SqlError::storage("begin"))?;
+        begin(conn, &self.defaults)?;
         match f(conn) {
-            Ok(t) => match run_cached(conn, COMMIT) {
-                Ok(()) => Ok(t),
-                Err(e) => {
-                    rollback(conn, &self.defaults);
-                    Err(SqlError::storage("commit")(e).into())
-                }
-            },
+            Ok(t) => {
+                commit(conn, &self.defaults)?;
+                Ok(t)
+            }
             Err(e) => {
                 rollback(conn, &self.defaults);
                 Err(e)
@@ -712,6 +695,24 @@ fn start_request(conn: &Connection) -> Result<(), SqlError> {
 /// Runs one of the executor's own statements that returns no rows, cached.
 fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
+/// Opens the writer's write transaction, first rolling back one left open
+/// (and with it what `defaults` read under it).
+fn begin(conn: &Connection, defaults: &DefaultsCache) -> Result<(), SqlError> {
+    if !conn.is_autocommit() {
+        defaults.clear();
+        run_cached(conn, ROLLBACK).map_err(SqlError::storage("reset the transaction"))?;
+    }
+    run_cached(conn, BEGIN).map_err(SqlError::storage("begin"))
+}
+
+/// Commits the writer's transaction; if that fails, rolls it back.
+fn commit(conn: &Connection, defaults: &DefaultsCache) -> Result<(), SqlError> {
+    run_cached(conn, COMMIT).map_err(|e| {
+        rollback(conn, defaults);
+        SqlError::storage("commit")(e)
+    })
 }
 
 /// Rolls the writer's open transaction back, and with it what `defaults`
