@@ -943,6 +943,18 @@ mod seal_tests {
             .unwrap()
     }
 
+    /// Applies `writes` as entry `index` and returns their outcomes.
+    fn apply_writes(
+        replica: &DatabaseShared,
+        index: u64,
+        writes: Vec<StampedWrite>,
+    ) -> Vec<Outcome> {
+        match apply(replica, index, DbCommand::Writes(writes)) {
+            DbApplied::Writes(o) => o,
+            other => panic!("writes not applied: {other:?}"),
+        }
+    }
+
     fn propose(
         replica: &DatabaseShared,
         miner: &PrivateKey,
@@ -1060,10 +1072,7 @@ mod seal_tests {
             write(&user, db, 3, "INSERT INTO t VALUES (random())"),
             write(&user, db, 4, "INSERT INTO nope VALUES (1)"),
         ];
-        let DbApplied::Writes(outcomes) = apply(&replica, 2, DbCommand::Writes(writes.clone()))
-        else {
-            panic!("writes not applied");
-        };
+        let outcomes = apply_writes(&replica, 2, writes.clone());
         assert!(matches!(outcomes[0], Outcome::Ok(_)));
         assert!(
             matches!(&outcomes[1], Outcome::Failed { message, .. } if message.contains("another database")),
@@ -1139,22 +1148,17 @@ mod seal_tests {
         let create = write(&user, db, 1, "CREATE TABLE t (x INTEGER)");
         let insert = write(&user, db, 2, "INSERT INTO t VALUES (1)");
         // Repeated within one entry: the second copy is refused.
-        let DbApplied::Writes(o) = apply(
+        let o = apply_writes(
             &replica,
             2,
-            DbCommand::Writes(vec![create.clone(), insert.clone(), insert.clone()]),
-        ) else {
-            panic!("writes not applied");
-        };
+            vec![create.clone(), insert.clone(), insert.clone()],
+        );
         assert!(matches!(o[0], Outcome::Ok(_)) && matches!(o[1], Outcome::Ok(_)));
         assert!(duplicate(&o[2]), "{:?}", o[2]);
         // Replayed while pending, with a new stamp: refused, not recorded.
         let mut replay = insert.clone();
         replay.stamp.timestamp_ms += 1;
-        let DbApplied::Writes(o) = apply(&replica, 3, DbCommand::Writes(vec![replay.clone()]))
-        else {
-            panic!("writes not applied");
-        };
+        let o = apply_writes(&replica, 3, vec![replay.clone()]);
         assert!(
             matches!(&o[0], Outcome::Failed { message, .. } if message.contains("next block")),
             "{:?}",
@@ -1165,10 +1169,7 @@ mod seal_tests {
         drop(replica);
         let replica = DatabaseShared::open(db, &path).unwrap();
         assert_eq!(replica.pending_len().unwrap(), 2);
-        let DbApplied::Writes(o) = apply(&replica, 3, DbCommand::Writes(vec![replay.clone()]))
-        else {
-            panic!("writes not applied");
-        };
+        let o = apply_writes(&replica, 3, vec![replay.clone()]);
         assert!(
             matches!(&o[0], Outcome::Failed { message, .. } if message.contains("next block")),
             "{:?}",
@@ -1180,9 +1181,7 @@ mod seal_tests {
             apply(&replica, 4, DbCommand::Seal(Box::new(b1))),
             DbApplied::Sealed { count: 1, .. }
         ));
-        let DbApplied::Writes(o) = apply(&replica, 5, DbCommand::Writes(vec![replay])) else {
-            panic!("writes not applied");
-        };
+        let o = apply_writes(&replica, 5, vec![replay]);
         assert!(
             matches!(&o[0], Outcome::Failed { message, .. } if message.contains("block 1, write 1")),
             "{:?}",
@@ -1223,9 +1222,7 @@ mod seal_tests {
             other.pending_leaves().unwrap(),
             replica.pending_leaves().unwrap()
         );
-        let DbApplied::Writes(o) = apply(&other, 3, DbCommand::Writes(writes)) else {
-            panic!("writes not applied");
-        };
+        let o = apply_writes(&other, 3, writes);
         assert!(o.iter().all(duplicate), "{o:?}");
         // Both seal the same block from what they hold.
         let b1 = propose(&replica, &miner, 1, g);

@@ -678,8 +678,8 @@ fn executor_and_reader_can_move_to_other_threads() {
     assert_send::<Reader>();
 }
 
-#[test]
-fn a_batch_gives_the_outcomes_of_running_its_requests_one_by_one() {
+/// An executor with a small write step budget and a table `t (x INTEGER PRIMARY KEY)`.
+fn budgeted_table_t() -> (tempfile::TempDir, Executor) {
     let dir = tempfile::tempdir().unwrap();
     let opts = ExecutorOptions {
         limits: Limits {
@@ -690,22 +690,34 @@ fn a_batch_gives_the_outcomes_of_running_its_requests_one_by_one() {
     };
     let mut ex = Executor::open_with(&dir.path().join("d.db"), opts).unwrap();
     w(&mut ex, "CREATE TABLE t (x INTEGER PRIMARY KEY)").unwrap();
-    let endless = "INSERT INTO t WITH RECURSIVE n(x) AS (SELECT 100 UNION ALL SELECT x + 1 FROM n) \
-                   SELECT x FROM n";
-    let reqs = [
-        vec![Query::new("INSERT INTO t VALUES (1)")],
-        vec![Query::new("INSERT INTO t VALUES (1)")], // constraint: undoes itself
-        vec![Query::new("INSERT INTO t VALUES (2)")],
-        vec![Query::new(endless)], // interrupted: SQLite drops the whole transaction
-        vec![Query::new("INSERT INTO t VALUES (3)")],
-    ];
-    let items: Vec<BatchItem<'_>> = reqs
-        .iter()
+    (dir, ex)
+}
+
+/// An insert into `t` that runs past the step budget: SQLite drops the whole transaction.
+const ENDLESS: &str = "INSERT INTO t WITH RECURSIVE n(x) AS (SELECT 100 UNION ALL SELECT x + 1 FROM n) \
+                       SELECT x FROM n";
+
+/// One batch item per request, all with the same stamp.
+fn batch_items(reqs: &[Vec<Query>]) -> Vec<BatchItem<'_>> {
+    reqs.iter()
         .map(|q| BatchItem {
             queries: q,
             env: env(),
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn a_batch_gives_the_outcomes_of_running_its_requests_one_by_one() {
+    let (_dir, mut ex) = budgeted_table_t();
+    let reqs = [
+        vec![Query::new("INSERT INTO t VALUES (1)")],
+        vec![Query::new("INSERT INTO t VALUES (1)")], // constraint: undoes itself
+        vec![Query::new("INSERT INTO t VALUES (2)")],
+        vec![Query::new(ENDLESS)], // interrupted: SQLite drops the whole transaction
+        vec![Query::new("INSERT INTO t VALUES (3)")],
+    ];
+    let items = batch_items(&reqs);
     let mut recorded = Vec::new();
     let out = ex
         .write_batch(
@@ -734,31 +746,14 @@ fn a_batch_gives_the_outcomes_of_running_its_requests_one_by_one() {
 
 #[test]
 fn admit_decides_in_the_batch_transaction_and_is_asked_again_on_a_retry() {
-    let dir = tempfile::tempdir().unwrap();
-    let opts = ExecutorOptions {
-        limits: Limits {
-            write_vm_steps: 200_000,
-            ..Limits::default()
-        },
-        ..Default::default()
-    };
-    let mut ex = Executor::open_with(&dir.path().join("d.db"), opts).unwrap();
-    w(&mut ex, "CREATE TABLE t (x INTEGER PRIMARY KEY)").unwrap();
-    let endless = "INSERT INTO t WITH RECURSIVE n(x) AS (SELECT 100 UNION ALL SELECT x + 1 FROM n) \
-                   SELECT x FROM n";
+    let (_dir, mut ex) = budgeted_table_t();
     let reqs = [
         vec![Query::new("INSERT INTO t VALUES (1)")],
         vec![Query::new("INSERT INTO t VALUES (2)")], // refused by admit
-        vec![Query::new(endless)],                    // drops the transaction: a retry
+        vec![Query::new(ENDLESS)],                    // drops the transaction: a retry
         vec![Query::new("INSERT INTO t VALUES (3)")],
     ];
-    let items: Vec<BatchItem<'_>> = reqs
-        .iter()
-        .map(|q| BatchItem {
-            queries: q,
-            env: env(),
-        })
-        .collect();
+    let items = batch_items(&reqs);
     // (request, rows admit saw in the transaction), in call order.
     let mut asked = Vec::new();
     let out = ex
