@@ -98,6 +98,8 @@ pub fn random_bytes(buf: &mut [u8]) -> Result<(), CryptoError> {
 #[derive(Clone)]
 pub struct PrivateKey {
     key: SecretKey,
+    /// Derived once: deriving costs about as much as signing.
+    public: PublicKey,
 }
 
 impl Drop for PrivateKey {
@@ -122,7 +124,8 @@ impl PrivateKey {
     /// The key with the given 32-byte big-endian scalar.
     pub fn from_bytes(bytes: &[u8; SECRET_KEY_LEN]) -> Result<PrivateKey, CryptoError> {
         let key = SecretKey::from_byte_array(*bytes).map_err(|_| CryptoError::InvalidPrivateKey)?;
-        Ok(PrivateKey { key })
+        let public = PublicKey::from_point(key.public_key(SECP256K1));
+        Ok(PrivateKey { key, public })
     }
 
     /// The 32-byte scalar; keep it in the returned zeroizing box.
@@ -134,7 +137,7 @@ impl PrivateKey {
 
     /// The matching public key.
     pub fn public_key(&self) -> PublicKey {
-        PublicKey::from_point(self.key.public_key(SECP256K1))
+        self.public
     }
 
     /// Signs a 32-byte digest (deterministic RFC 6979, low-S).
