@@ -1,0 +1,254 @@
+//! WAL checkpoints off the apply path.
+//!
+//! SQLite's automatic checkpoint runs inside the commit that crosses its
+//! threshold: that commit copies megabytes into the database file and
+//! fsyncs it while the replica's next writes wait. Here the writer only
+//! notes how long its WAL has grown (a WAL hook, read right after each
+//! commit on the same thread); past [`BACKGROUND_PAGES`] it asks one
+//! process-wide thread to run a `PASSIVE` checkpoint through a connection
+//! of the executor's own, which SQLite lets run beside the writer. If that
+//! thread falls far behind, the writer checkpoints itself past
+//! [`INLINE_PAGES`], so the WAL stays bounded.
+//!
+//! The checkpoint connection is opened only when first needed (idle
+//! databases pay nothing) and is closed with the executor, under the same
+//! lock the thread holds while it checkpoints: once [`Checkpoints::close`]
+//! returns, nothing touches the file any more.
+//!
+//! Imports rusqlite only; no consensus, no network.
+
+use std::cell::Cell;
+use std::os::raw::c_int;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Sender, channel};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+
+use rusqlite::hooks::Wal;
+use rusqlite::{Connection, OpenFlags};
+
+/// WAL pages after which a background checkpoint is asked for (SQLite's
+/// own automatic threshold).
+pub(super) const BACKGROUND_PAGES: i32 = 1000;
+/// WAL pages after which the writer checkpoints itself.
+pub(super) const INLINE_PAGES: i32 = 16 * BACKGROUND_PAGES;
+/// How long a checkpoint waits for a lock SQLite holds briefly.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+thread_local! {
+    /// The WAL length the last commit on this thread reported.
+    static WAL_PAGES: Cell<i32> = const { Cell::new(0) };
+}
+
+/// The WAL hook: remembers the length for [`Checkpoints::after_commit`].
+fn note_wal(_: &Wal, pages: c_int) -> rusqlite::Result<()> {
+    WAL_PAGES.with(|p| p.set(pages));
+    Ok(())
+}
+
+/// The checkpoint connection's state.
+enum Slot {
+    /// Not opened yet.
+    Unopened,
+    /// Open, for the next checkpoint.
+    Open(Connection),
+    /// The executor closed: never open again.
+    Closed,
+}
+
+/// What the checkpoint thread shares with one executor.
+struct Shared {
+    path: PathBuf,
+    slot: Mutex<Slot>,
+    /// A checkpoint is queued and not done yet.
+    queued: AtomicBool,
+}
+
+fn lock(m: &Mutex<Slot>) -> MutexGuard<'_, Slot> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    /// Runs one passive checkpoint, opening the connection if needed.
+    fn run(&self) {
+        let mut slot = lock(&self.slot);
+        if let Slot::Unopened = *slot {
+            match open(&self.path) {
+                Ok(conn) => *slot = Slot::Open(conn),
+                Err(e) => {
+                    tracing::warn!(path = %self.path.display(), error = %e, "cannot open a checkpoint connection");
+                    return;
+                }
+            }
+        }
+        if let Slot::Open(conn) = &*slot
+            && let Err(e) = passive(conn)
+        {
+            tracing::warn!(path = %self.path.display(), error = %e, "background checkpoint failed");
+        }
+    }
+}
+
+fn open(path: &Path) -> rusqlite::Result<Connection> {
+    // Never creates: a file removed meanwhile is simply not checkpointed.
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    Ok(conn)
+}
+
+/// Copies what the WAL holds into the file, without waiting for the writer.
+fn passive(conn: &Connection) -> rusqlite::Result<()> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+}
+
+/// The process-wide checkpoint thread, started on first use; `None` if it
+/// could not be started (writers then checkpoint themselves).
+fn worker() -> Option<&'static Mutex<Sender<Arc<Shared>>>> {
+    static WORKER: OnceLock<Option<Mutex<Sender<Arc<Shared>>>>> = OnceLock::new();
+    WORKER
+        .get_or_init(|| {
+            let (tx, rx) = channel::<Arc<Shared>>();
+            let started = std::thread::Builder::new()
+                .name("sqlite-checkpoint".into())
+                .spawn(move || {
+                    for job in rx {
+                        job.run();
+                        job.queued.store(false, Ordering::Release);
+                    }
+                });
+            match started {
+                Ok(_) => Some(Mutex::new(tx)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot start the checkpoint thread; writers checkpoint inline");
+                    None
+                }
+            }
+        })
+        .as_ref()
+}
+
+/// One executor's checkpoints.
+pub(super) struct Checkpoints {
+    shared: Arc<Shared>,
+}
+
+impl Checkpoints {
+    /// Takes over checkpointing of `writer`'s file at `path` (SQLite's
+    /// automatic checkpoints stop: the WAL hook replaces them).
+    pub(super) fn install(writer: &Connection, path: &Path) -> Checkpoints {
+        writer.wal_hook(Some(note_wal));
+        Checkpoints {
+            shared: Arc::new(Shared {
+                path: path.to_owned(),
+                slot: Mutex::new(Slot::Unopened),
+                queued: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// Called right after the writer committed, on the committing thread:
+    /// asks for a checkpoint when the WAL is long, or runs one on `writer`
+    /// when it is far too long.
+    pub(super) fn after_commit(&self, writer: &Connection) {
+        let pages = WAL_PAGES.with(|p| p.replace(0));
+        if pages >= INLINE_PAGES {
+            if let Err(e) = passive(writer) {
+                tracing::warn!(path = %self.shared.path.display(), error = %e, "checkpoint failed");
+            }
+            return;
+        }
+        if pages < BACKGROUND_PAGES || self.shared.queued.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let sent = worker().is_some_and(|w| {
+            w.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .send(self.shared.clone())
+                .is_ok()
+        });
+        if !sent {
+            self.shared.queued.store(false, Ordering::Release);
+            if let Err(e) = passive(writer) {
+                tracing::warn!(path = %self.shared.path.display(), error = %e, "checkpoint failed");
+            }
+        }
+    }
+
+    /// Closes the checkpoint connection, waiting for a running checkpoint;
+    /// none runs afterwards.
+    pub(super) fn close(&self) {
+        let old = std::mem::replace(&mut *lock(&self.shared.slot), Slot::Closed);
+        drop(old);
+    }
+}
+
+impl Drop for Checkpoints {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wal_db(path: &Path) -> Connection {
+        let c = Connection::open(path).unwrap();
+        c.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+            .unwrap();
+        c.execute_batch("CREATE TABLE t (x BLOB)").unwrap();
+        c
+    }
+
+    /// The database file's length: pages reach it only by checkpoints.
+    fn file_len(path: &Path) -> u64 {
+        std::fs::metadata(path).unwrap().len()
+    }
+
+    #[test]
+    fn a_long_wal_is_checkpointed_in_the_background() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let writer = wal_db(&path);
+        let cp = Checkpoints::install(&writer, &path);
+        // Each row fills a page: the WAL passes the threshold.
+        let mut stmt = writer
+            .prepare("INSERT INTO t VALUES (zeroblob(4000))")
+            .unwrap();
+        for _ in 0..(BACKGROUND_PAGES + 10) {
+            stmt.execute([]).unwrap();
+            cp.after_commit(&writer);
+        }
+        drop(stmt);
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while cp.shared.queued.load(Ordering::Acquire) {
+            assert!(std::time::Instant::now() < deadline, "no checkpoint ran");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // The connection the thread used stays open for the next one.
+        assert!(matches!(*lock(&cp.shared.slot), Slot::Open(_)));
+        assert!(
+            file_len(&path) > 4000 * BACKGROUND_PAGES as u64,
+            "the rows were copied into the file"
+        );
+    }
+
+    #[test]
+    fn a_short_wal_is_left_alone_and_close_is_final() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let writer = wal_db(&path);
+        let cp = Checkpoints::install(&writer, &path);
+        let before = file_len(&path);
+        writer.execute("INSERT INTO t VALUES (1)", []).unwrap();
+        cp.after_commit(&writer);
+        assert_eq!(file_len(&path), before);
+        assert!(!cp.shared.queued.load(Ordering::Acquire));
+        assert!(matches!(*lock(&cp.shared.slot), Slot::Unopened));
+        cp.close();
+        cp.shared.run();
+        assert!(matches!(*lock(&cp.shared.slot), Slot::Closed));
+    }
+}
