@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use openraft::{Entry, EntryPayload, LogId, SnapshotMeta, StoredMembership};
@@ -225,7 +226,15 @@ pub struct DatabaseShared {
     reads: Mutex<Vec<BlockEntry>>,
     usage: Mutex<BTreeMap<Address, Usage>>,
     audit: Mutex<Option<std::sync::mpsc::Sender<AuditBatch>>>,
+    /// How long the last apply took (µs): the guess whether the next is quick.
+    last_apply_us: AtomicU64,
 }
+
+/// Most writes in an entry applied on an async worker (see [`Replica::applies_quickly`]).
+const QUICK_WRITES: usize = 64;
+/// An apply that took longer sends the next ones to a blocking thread
+/// until one is quick again.
+const QUICK_APPLY_US: u64 = 2_000;
 
 /// The replica's writer: its executor and the in-memory index of the
 /// pending writes its file holds, kept together so that they change together.
@@ -293,6 +302,7 @@ impl DatabaseShared {
             reads: Mutex::new(Vec::new()),
             usage: Mutex::new(BTreeMap::new()),
             audit: Mutex::new(None),
+            last_apply_us: AtomicU64::new(0),
         }))
     }
 
@@ -860,7 +870,27 @@ impl Replica for DatabaseShared {
     }
 
     fn apply_entry(&self, entry: Entry<DatabaseRaft>) -> Result<DbApplied, String> {
-        DatabaseShared::apply_entry(self, entry)
+        let started = std::time::Instant::now();
+        let applied = DatabaseShared::apply_entry(self, entry);
+        let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.last_apply_us.store(took, Ordering::Relaxed);
+        applied
+    }
+
+    /// A small batch of writes, when the last apply was quick and nothing
+    /// holds the writer. A write's cost cannot be known before it runs (a
+    /// short statement may touch every row): a slow one blocks a worker
+    /// once, then applies go to blocking threads until one is quick again.
+    /// Seals (a block of every write since the last) always go there.
+    fn applies_quickly(&self, entry: &Entry<DatabaseRaft>) -> bool {
+        let small = match &entry.payload {
+            EntryPayload::Normal(DbCommand::Writes(w)) => w.len() <= QUICK_WRITES,
+            EntryPayload::Normal(DbCommand::Seal(_)) => false,
+            EntryPayload::Blank | EntryPayload::Membership(_) => true,
+        };
+        small
+            && self.last_apply_us.load(Ordering::Relaxed) < QUICK_APPLY_US
+            && self.exec.try_lock().is_ok()
     }
 
     fn build_snapshot(&self) -> Result<SnapshotParts, String> {
@@ -1128,6 +1158,44 @@ mod seal_tests {
             apply(&replica, 6, DbCommand::Seal(Box::new(again))),
             DbApplied::Refused(_)
         ));
+    }
+
+    #[test]
+    fn small_batches_apply_quickly_and_seals_slow_applies_and_a_held_writer_do_not() {
+        let Sealed0 {
+            _dir,
+            db,
+            user,
+            miner,
+            replica,
+            genesis: g,
+        } = sealed0(b"quick applies");
+        let entry = |index: u64, command: DbCommand| Entry::<DatabaseRaft> {
+            log_id: LogId::new(CommittedLeaderId::new(1, 0), index),
+            payload: EntryPayload::Normal(command),
+        };
+        let quick = |e: &Entry<DatabaseRaft>| Replica::applies_quickly(&*replica, e);
+        let small = entry(
+            10,
+            DbCommand::Writes(vec![write(&user, db, 10, "SELECT 1")]),
+        );
+        assert!(quick(&small));
+        let big = (0..=QUICK_WRITES as u64)
+            .map(|i| write(&user, db, 100 + i, "SELECT 1"))
+            .collect();
+        assert!(!quick(&entry(11, DbCommand::Writes(big))));
+        let seal = propose(&replica, &miner, 1, g);
+        assert!(!quick(&entry(12, DbCommand::Seal(Box::new(seal)))));
+        {
+            let _held = replica.exec.lock().unwrap();
+            assert!(!quick(&small));
+        }
+        // After a slow apply, not until an apply is quick again; each
+        // apply records how long it took.
+        replica.last_apply_us.store(u64::MAX, Ordering::Relaxed);
+        assert!(!quick(&small));
+        Replica::apply_entry(&*replica, small.clone()).unwrap();
+        assert_ne!(replica.last_apply_us.load(Ordering::Relaxed), u64::MAX);
     }
 
     fn duplicate(o: &Outcome) -> bool {

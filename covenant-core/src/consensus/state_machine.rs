@@ -31,6 +31,9 @@ pub use self::snapshot_store::{SnapshotStore, SnapshotStoreError, sync_dir};
 use super::log_store::LogProgress;
 use super::types::RaftPeer;
 
+/// Most entries applied at once on an async worker (see [`Replica::applies_quickly`]).
+const QUICK_ENTRIES: usize = 4;
+
 /// A snapshot's metadata and bytes.
 pub type SnapshotParts = (SnapshotMeta<u64, RaftPeer>, Vec<u8>);
 
@@ -47,11 +50,19 @@ pub trait Replica: Send + Sync + 'static {
     /// The last applied log id and membership, as persisted.
     fn applied_state(&self) -> (Option<LogId<u64>>, StoredMembership<u64, RaftPeer>);
 
-    /// Applies one committed entry (called on a blocking thread).
+    /// Applies one committed entry (on a blocking thread, or on an async
+    /// worker when [`Replica::applies_quickly`] says so).
     fn apply_entry(
         &self,
         entry: Entry<Self::Config>,
     ) -> Result<<Self::Config as RaftTypeConfig>::R, String>;
+
+    /// Whether applying `entry` takes well under a millisecond and waits
+    /// for no file sync and no long-held lock, so it may run on an async
+    /// worker instead of a blocking thread. The default says no.
+    fn applies_quickly(&self, _entry: &Entry<Self::Config>) -> bool {
+        false
+    }
 
     /// A full copy of the state with its metadata (called on a blocking thread).
     fn build_snapshot(&self) -> Result<SnapshotParts, String>;
@@ -265,6 +276,16 @@ impl<R: Replica> RaftStateMachine<R::Config> for StateMachine<R> {
                 .wait_index(last.log_id.index)
                 .await
                 .map_err(|e| sm_err(e.to_string()))?;
+        }
+        // A few quick entries apply right here: the hop to a blocking
+        // thread and back costs more than they do.
+        if entries.len() <= QUICK_ENTRIES && entries.iter().all(|e| self.replica.applies_quickly(e))
+        {
+            return entries
+                .into_iter()
+                .map(|e| self.replica.apply_entry(e))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(sm_err);
         }
         self.blocking(move |r| {
             entries
