@@ -13,7 +13,8 @@
 //! encoded [`BlockEntry`], its merkle leaf, its request id and its size
 //! hint. A seal reads only the leaves ([`pending_leaves`]); storing the
 //! block ([`append_sealed`]) splices the stored entry bytes into the block
-//! bytes and indexes the request ids with `INSERT … SELECT`, decoding
+//! bytes and indexes the request ids with `INSERT … SELECT` (in key order, so
+//! each index page is visited once per block, not once per write), decoding
 //! nothing. The block bytes are exactly `encode_versioned(SqlBlock)`:
 //! bincode writes a struct as its fields back to back and a sequence as its
 //! length then its items, so the concatenation is the encoding (the tests
@@ -376,7 +377,8 @@ pub fn append_sealed(conn: &Connection, parts: SealedParts<'_>) -> Result<(), Le
     conn.prepare_cached(
         "INSERT OR IGNORE INTO _covenant_requests (hash, count, idx)
          SELECT request, ?1, ROW_NUMBER() OVER (ORDER BY seq) - 1
-         FROM (SELECT seq, request FROM _covenant_pending ORDER BY seq LIMIT ?2)",
+         FROM (SELECT seq, request FROM _covenant_pending ORDER BY seq LIMIT ?2)
+         ORDER BY request",
     )
     .and_then(|mut s| s.execute(params![count, n]))
     .map_err(sql("index requests"))?;
