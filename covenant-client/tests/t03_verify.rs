@@ -14,6 +14,7 @@ use covenant_client::core::config::{CONFIG_FILE_NAME, PRIVATE_KEY_FILE_NAME};
 use covenant_client::core::crypto::write_key_file;
 use covenant_client::core::hash::{Tag, hash};
 use covenant_client::core::sqlchain::block::SqlBlock;
+use covenant_client::core::sqlchain::ledger;
 use covenant_client::{
     Args, Client, ClientError, CreateOptions, Database, Value, VerifiedHead, VerifyOptions,
     VerifyReport,
@@ -249,19 +250,13 @@ async fn writes_are_proved_heads_extend_and_an_altered_block_is_caught() {
         .join("data.db");
     {
         let conn = rusqlite::Connection::open(&file).unwrap();
-        let data: Vec<u8> = conn
-            .query_row(
-                "SELECT data FROM _covenant_blocks WHERE count = ?1",
-                [victim as i64],
-                |r| r.get(0),
-            )
-            .unwrap();
-        let mut block: SqlBlock = codec::decode_versioned(&data).unwrap();
+        let mut block: SqlBlock = ledger::block_by_count(&conn, victim).unwrap().unwrap();
         let query = &mut block.writes[0].request.body.queries[0];
         query.sql.push_str(" -- altered");
         let altered = codec::encode_versioned(&block).unwrap();
+        // Stored whole, as the ledger reads a row without `split`.
         conn.execute(
-            "UPDATE _covenant_blocks SET data = ?1 WHERE count = ?2",
+            "UPDATE _covenant_blocks SET data = ?1, split = NULL WHERE count = ?2",
             rusqlite::params![altered, victim as i64],
         )
         .unwrap();

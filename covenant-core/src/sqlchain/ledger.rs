@@ -1,6 +1,6 @@
 //! The chain's bookkeeping inside the database's own SQLite file.
 //!
-//! Blocks, the applied-but-unsealed writes ("pending"), the request index and
+//! Blocks, the applied writes (pending until a block seals them), the request index and
 //! the consensus progress live in hidden `_covenant_*` tables of the same
 //! file as the user's data, so one SQLite transaction covers a write's rows
 //! and its record: after a crash the data and the chain can never disagree,
@@ -11,14 +11,18 @@
 //! Sealing must not stall the apply path, so each pending write is stored
 //! with what sealing needs of it, computed once when it is applied: its
 //! encoded [`BlockEntry`], its merkle leaf, its request id and its size
-//! hint. A seal reads only the leaves ([`pending_leaves`]); storing the
-//! block ([`append_sealed`]) splices the stored entry bytes into the block
-//! bytes and indexes the request ids with `INSERT … SELECT` (in key order, so
-//! each index page is visited once per block, not once per write), decoding
-//! nothing. The block bytes are exactly `encode_versioned(SqlBlock)`:
+//! hint. A seal reads only the leaves ([`pending_leaves`]). Storing the
+//! block ([`append_sealed`]) copies nothing: the writes stay in their
+//! `_covenant_pending` rows, and the block's row holds the rest of the
+//! block's bytes, where the writes go (`split`) and which rows they are
+//! (`first_seq`, `last_seq`); a write is pending while its row comes after
+//! the last block's `last_seq`. Reading a block splices the bytes back
+//! together. The block bytes are exactly `encode_versioned(SqlBlock)`:
 //! bincode writes a struct as its fields back to back and a sequence as its
 //! length then its items, so the concatenation is the encoding (the tests
-//! check it byte for byte).
+//! check it byte for byte). The request ids are indexed with `INSERT …
+//! SELECT` in key order, so each index page is visited once per block, not
+//! once per write.
 //!
 //! Applying must stay cheap too, so a pending write costs one row: the
 //! writer mirrors in memory what the hot paths ask of the pending writes
@@ -30,7 +34,9 @@
 //! `leaf`, `request` and `size` columns; [`init`] adds them to an older file
 //! and fills them from the stored entries (migration in place). An index on
 //! `_covenant_pending (request)` existed before [`PendingIndex`]; [`init`]
-//! drops it.
+//! drops it. Blocks used to hold a copy of their writes, whose pending rows
+//! were then deleted: [`init`] adds the `split`, `first_seq` and `last_seq`
+//! columns, NULL in those blocks, which are read whole as before.
 //!
 //! Imports the block and request types and the codec; never the executor,
 //! consensus or the network.
@@ -49,10 +55,13 @@ use crate::hash::{self, HASH_LEN, Hash, Tag};
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS _covenant_meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS _covenant_blocks (
-    count  INTEGER PRIMARY KEY,
-    height INTEGER NOT NULL,
-    hash   BLOB NOT NULL UNIQUE,
-    data   BLOB NOT NULL
+    count     INTEGER PRIMARY KEY,
+    height    INTEGER NOT NULL,
+    hash      BLOB NOT NULL UNIQUE,
+    data      BLOB NOT NULL,
+    split     INTEGER,
+    first_seq INTEGER,
+    last_seq  INTEGER
 );
 CREATE TABLE IF NOT EXISTS _covenant_pending (
     seq     INTEGER PRIMARY KEY,
@@ -105,9 +114,38 @@ ALTER TABLE _covenant_pending ADD COLUMN request BLOB NOT NULL DEFAULT x'';
 ALTER TABLE _covenant_pending ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
 ";
 
+/// The columns added to `_covenant_blocks` when blocks stopped copying
+/// their writes (NULL in the blocks stored before: their `data` is whole).
+const BLOCKS_ADDED: &str = "
+ALTER TABLE _covenant_blocks ADD COLUMN split INTEGER;
+ALTER TABLE _covenant_blocks ADD COLUMN first_seq INTEGER;
+ALTER TABLE _covenant_blocks ADD COLUMN last_seq INTEGER;
+";
+
+/// The last sequence number a block sealed: writes after it are pending.
+/// Blocks stored before blocks kept their writes in `_covenant_pending`
+/// have no `last_seq`; the writes they sealed were deleted then.
+macro_rules! sealed_upto {
+    () => {
+        "(SELECT COALESCE((SELECT last_seq FROM _covenant_blocks \
+          WHERE last_seq IS NOT NULL ORDER BY count DESC LIMIT 1), 0))"
+    };
+}
+
 /// Creates the hidden tables if missing and migrates older ones.
 pub fn init(conn: &Connection) -> Result<(), LedgerError> {
     conn.execute_batch(SCHEMA).map_err(sql("create tables"))?;
+    let has_split: bool = conn
+        .query_row(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info('_covenant_blocks') WHERE name = 'split'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(sql("inspect blocks"))?;
+    if !has_split {
+        conn.execute_batch(BLOCKS_ADDED)
+            .map_err(sql("add the block columns"))?;
+    }
     let has_leaf: bool = conn
         .query_row(
             "SELECT COUNT(*) > 0 FROM pragma_table_info('_covenant_pending') WHERE name = 'leaf'",
@@ -265,7 +303,11 @@ pub fn pending_leaves(
 ) -> Result<Vec<PendingLeaf>, LedgerError> {
     let limit = limit.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
     let mut stmt = conn
-        .prepare_cached("SELECT leaf, size FROM _covenant_pending ORDER BY seq LIMIT ?1")
+        .prepare_cached(concat!(
+            "SELECT leaf, size FROM _covenant_pending WHERE seq > ",
+            sealed_upto!(),
+            " ORDER BY seq LIMIT ?1"
+        ))
         .map_err(sql("read pending leaves"))?;
     let rows = stmt
         .query_map(params![limit], |r| {
@@ -286,7 +328,11 @@ pub fn pending_leaves(
 /// The applied writes not yet in a block, oldest first.
 pub fn pending(conn: &Connection) -> Result<Vec<BlockEntry>, LedgerError> {
     let mut stmt = conn
-        .prepare_cached("SELECT entry FROM _covenant_pending ORDER BY seq")
+        .prepare_cached(concat!(
+            "SELECT entry FROM _covenant_pending WHERE seq > ",
+            sealed_upto!(),
+            " ORDER BY seq"
+        ))
         .map_err(sql("read pending"))?;
     let rows = stmt
         .query_map([], |r| r.get::<_, Vec<u8>>(0))
@@ -300,9 +346,14 @@ pub fn pending(conn: &Connection) -> Result<Vec<BlockEntry>, LedgerError> {
 
 /// Number of pending writes.
 pub fn pending_len(conn: &Connection) -> Result<u64, LedgerError> {
-    conn.query_row("SELECT COUNT(*) FROM _covenant_pending", [], |r| {
-        r.get::<_, i64>(0)
-    })
+    conn.query_row(
+        concat!(
+            "SELECT COUNT(*) FROM _covenant_pending WHERE seq > ",
+            sealed_upto!()
+        ),
+        [],
+        |r| r.get::<_, i64>(0),
+    )
     .map(|n| n.max(0) as u64)
     .map_err(sql("count pending"))
 }
@@ -337,50 +388,47 @@ pub fn append_sealed(conn: &Connection, parts: SealedParts<'_>) -> Result<(), Le
     data.extend_from_slice(&codec::encode(parts.producer_key)?);
     data.extend_from_slice(&codec::encode(parts.signature)?);
     data.extend_from_slice(&codec::encode(&parts.writes)?);
-    let mut last_seq = None;
-    let mut found = 0u64;
-    {
-        let mut stmt = conn
-            .prepare_cached("SELECT seq, entry FROM _covenant_pending ORDER BY seq LIMIT ?1")
-            .map_err(sql("read sealed pending"))?;
-        let mut rows = stmt.query(params![n]).map_err(sql("read sealed pending"))?;
-        while let Some(row) = rows.next().map_err(sql("read sealed pending"))? {
-            last_seq = Some(row.get::<_, i64>(0).map_err(sql("read sealed pending"))?);
-            let entry = row
-                .get_ref(1)
-                .map_err(sql("read sealed pending"))?
-                .as_blob()
-                .map_err(|e| LedgerError::Corrupt(format!("a pending entry: {e}")))?;
-            data.extend_from_slice(entry);
-            found += 1;
-        }
-    }
-    if found != parts.writes {
+    let (first_seq, last_seq, found): (Option<i64>, Option<i64>, i64) = conn
+        .prepare_cached(concat!(
+            "SELECT MIN(seq), MAX(seq), COUNT(*) FROM (SELECT seq FROM _covenant_pending \
+             WHERE seq > ",
+            sealed_upto!(),
+            " ORDER BY seq LIMIT ?1)"
+        ))
+        .and_then(|mut s| s.query_row(params![n], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))))
+        .map_err(sql("read sealed pending"))?;
+    if u64::try_from(found).ok() != Some(parts.writes) {
         return Err(LedgerError::Corrupt(format!(
             "block {} seals {} writes but {found} are pending",
             parts.header.count, parts.writes
         )));
     }
+    // The writes stay where they are; the block row holds the rest.
+    let split = i64::try_from(data.len()).unwrap_or(i64::MAX);
     data.extend_from_slice(&codec::encode(parts.reads)?);
     conn.prepare_cached(
-        "INSERT INTO _covenant_blocks (count, height, hash, data) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO _covenant_blocks (count, height, hash, data, split, first_seq, last_seq)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )
     .and_then(|mut s| {
         s.execute(params![
             count,
             height,
             parts.hash.as_bytes().as_slice(),
-            data
+            data,
+            split,
+            first_seq,
+            last_seq
         ])
     })
     .map_err(sql("write block"))?;
     conn.prepare_cached(
         "INSERT OR IGNORE INTO _covenant_requests (hash, count, idx)
          SELECT request, ?1, ROW_NUMBER() OVER (ORDER BY seq) - 1
-         FROM (SELECT seq, request FROM _covenant_pending ORDER BY seq LIMIT ?2)
+         FROM _covenant_pending WHERE seq BETWEEN ?2 AND ?3
          ORDER BY request",
     )
-    .and_then(|mut s| s.execute(params![count, n]))
+    .and_then(|mut s| s.execute(params![count, first_seq, last_seq]))
     .map_err(sql("index requests"))?;
     {
         let mut idx = conn
@@ -394,11 +442,6 @@ pub fn append_sealed(conn: &Connection, parts: SealedParts<'_>) -> Result<(), Le
             idx.execute(params![h.as_bytes().as_slice(), count, i])
                 .map_err(sql("index requests"))?;
         }
-    }
-    if let Some(last) = last_seq {
-        conn.prepare_cached("DELETE FROM _covenant_pending WHERE seq <= ?1")
-            .and_then(|mut s| s.execute(params![last]))
-            .map_err(sql("drop sealed pending"))?;
     }
     Ok(())
 }
@@ -424,48 +467,103 @@ pub fn head_link(conn: &Connection) -> Result<Option<(u64, u64, Hash)>, LedgerEr
     .transpose()
 }
 
-fn decode_block(data: Vec<u8>) -> Result<SqlBlock, LedgerError> {
-    Ok(codec::decode_versioned(&data)?)
+/// A stored block row: its bytes without its writes, where they go, and
+/// which `_covenant_pending` rows hold them (`split` NULL: `data` is whole).
+type BlockRow = (Vec<u8>, Option<i64>, Option<i64>, Option<i64>);
+
+/// Reads the block row `select` finds (with `args`) and rebuilds its
+/// bytes, `encode_versioned(SqlBlock)`.
+fn block_bytes(
+    conn: &Connection,
+    select: &str,
+    args: &[&dyn rusqlite::ToSql],
+) -> Result<Option<Vec<u8>>, LedgerError> {
+    let row: Option<BlockRow> = conn
+        .prepare_cached(select)
+        .and_then(|mut s| {
+            s.query_row(args, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .optional()
+        })
+        .map_err(sql("read block"))?;
+    let Some((data, split, first, last)) = row else {
+        return Ok(None);
+    };
+    let Some(split) = split else {
+        return Ok(Some(data));
+    };
+    let split = usize::try_from(split).unwrap_or(usize::MAX);
+    let (head, reads) = (data.get(..split), data.get(split..));
+    let (Some(head), Some(reads)) = (head, reads) else {
+        return Err(LedgerError::Corrupt(format!(
+            "a block row splits {} bytes at {split}",
+            data.len()
+        )));
+    };
+    let mut bytes = head.to_vec();
+    if let (Some(first), Some(last)) = (first, last) {
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT entry FROM _covenant_pending WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq",
+            )
+            .map_err(sql("read block writes"))?;
+        let mut rows = stmt
+            .query(params![first, last])
+            .map_err(sql("read block writes"))?;
+        while let Some(row) = rows.next().map_err(sql("read block writes"))? {
+            let entry = row
+                .get_ref(0)
+                .map_err(sql("read block writes"))?
+                .as_blob()
+                .map_err(|e| LedgerError::Corrupt(format!("a block's write: {e}")))?;
+            bytes.extend_from_slice(entry);
+        }
+    }
+    bytes.extend_from_slice(reads);
+    Ok(Some(bytes))
 }
+
+/// The block `select` finds: its bytes decoded (the writes' count is in
+/// the bytes' head, so a missing or extra write fails here).
+fn read_block(
+    conn: &Connection,
+    select: &str,
+    args: &[&dyn rusqlite::ToSql],
+) -> Result<Option<SqlBlock>, LedgerError> {
+    block_bytes(conn, select, args)?
+        .map(|b| Ok(codec::decode_versioned(&b)?))
+        .transpose()
+}
+
+/// How [`block_by_count`] finds its row.
+const BLOCK_BY_COUNT: &str =
+    "SELECT data, split, first_seq, last_seq FROM _covenant_blocks WHERE count = ?1";
 
 /// The last block.
 pub fn head(conn: &Connection) -> Result<Option<SqlBlock>, LedgerError> {
-    let data: Option<Vec<u8>> = conn
-        .query_row(
-            "SELECT data FROM _covenant_blocks ORDER BY count DESC LIMIT 1",
-            [],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(sql("read head"))?;
-    data.map(decode_block).transpose()
+    read_block(
+        conn,
+        "SELECT data, split, first_seq, last_seq FROM _covenant_blocks
+         WHERE count = (SELECT MAX(count) FROM _covenant_blocks)",
+        &[],
+    )
 }
 
 /// The block with number `count`.
 pub fn block_by_count(conn: &Connection, count: u64) -> Result<Option<SqlBlock>, LedgerError> {
-    let count = i64::try_from(count).unwrap_or(i64::MAX);
-    let data: Option<Vec<u8>> = conn
-        .query_row(
-            "SELECT data FROM _covenant_blocks WHERE count = ?1",
-            params![count],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(sql("read block"))?;
-    data.map(decode_block).transpose()
+    read_block(
+        conn,
+        BLOCK_BY_COUNT,
+        &[&i64::try_from(count).unwrap_or(i64::MAX)],
+    )
 }
 
 /// The block with hash `hash`.
 pub fn block_by_hash(conn: &Connection, hash: &Hash) -> Result<Option<SqlBlock>, LedgerError> {
-    let data: Option<Vec<u8>> = conn
-        .query_row(
-            "SELECT data FROM _covenant_blocks WHERE hash = ?1",
-            params![hash.as_bytes().as_slice()],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(sql("read block"))?;
-    data.map(decode_block).transpose()
+    read_block(
+        conn,
+        "SELECT data, split, first_seq, last_seq FROM _covenant_blocks WHERE hash = ?1",
+        &[&hash.as_bytes().as_slice()],
+    )
 }
 
 /// Which block (number) and position hold the request `hash`.
@@ -529,7 +627,11 @@ impl PendingIndex {
     /// The index of the pending writes `conn` holds.
     pub fn load(conn: &Connection) -> Result<PendingIndex, LedgerError> {
         let mut stmt = conn
-            .prepare("SELECT request, leaf, size FROM _covenant_pending ORDER BY seq")
+            .prepare(concat!(
+                "SELECT request, leaf, size FROM _covenant_pending WHERE seq > ",
+                sealed_upto!(),
+                " ORDER BY seq"
+            ))
             .map_err(sql("read pending requests"))?;
         let mut rows = stmt.query([]).map_err(sql("read pending requests"))?;
         let mut index = PendingIndex::default();
@@ -744,12 +846,8 @@ mod tests {
         let b2 = seal(&conn, &miner, 2, b1.hash().unwrap(), &writes[4..], &[]);
         assert_eq!(pending_len(&conn).unwrap(), 0);
         for b in [&genesis, &b1, &b2] {
-            let data: Vec<u8> = conn
-                .query_row(
-                    "SELECT data FROM _covenant_blocks WHERE count = ?1",
-                    params![b.header.count as i64],
-                    |r| r.get(0),
-                )
+            let data = block_bytes(&conn, BLOCK_BY_COUNT, &[&(b.header.count as i64)])
+                .unwrap()
                 .unwrap();
             assert_eq!(data, codec::encode_versioned(b).unwrap());
             let stored = block_by_count(&conn, b.header.count).unwrap().unwrap();
@@ -853,6 +951,80 @@ mod tests {
             locate(&conn, &all[3].request.hash().unwrap()).unwrap(),
             Some((0, 3))
         );
+    }
+
+    #[test]
+    fn blocks_stored_whole_still_read_and_later_blocks_keep_their_writes_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data.db");
+        let user = PrivateKey::generate().unwrap();
+        let miner = PrivateKey::generate().unwrap();
+        let writes: Vec<_> = (0..5).map(|i| entry(&user, i, QueryKind::Write)).collect();
+        let old = SqlBlock::seal(
+            db(),
+            0,
+            0,
+            Hash::ZERO,
+            10,
+            writes[..2].to_vec(),
+            vec![],
+            NodeId::compute(&miner.public_key(), &Nonce::default()),
+            &miner,
+        )
+        .unwrap();
+        {
+            // The previous schema: a block's row held the whole block, and
+            // the pending rows it sealed were deleted; two writes are pending.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE _covenant_blocks (count INTEGER PRIMARY KEY, height INTEGER NOT NULL,
+                     hash BLOB NOT NULL UNIQUE, data BLOB NOT NULL);",
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO _covenant_blocks (count, height, hash, data) VALUES (0, 0, ?1, ?2)",
+                params![
+                    old.hash().unwrap().as_bytes().as_slice(),
+                    codec::encode_versioned(&old).unwrap()
+                ],
+            )
+            .unwrap();
+            conn.execute_batch(SCHEMA).unwrap();
+            for e in &writes[2..4] {
+                push(&conn, e);
+            }
+        }
+        let conn = Connection::open(&path).unwrap();
+        init(&conn).unwrap();
+        init(&conn).unwrap(); // idempotent
+        assert_eq!(block_by_count(&conn, 0).unwrap().unwrap(), old);
+        assert_eq!(pending(&conn).unwrap(), writes[2..4]);
+        // A new block seals them where they are; the next write is pending.
+        let b1 = seal(&conn, &miner, 1, old.hash().unwrap(), &writes[2..4], &[]);
+        push(&conn, &writes[4]);
+        assert_eq!(block_by_count(&conn, 1).unwrap().unwrap(), b1);
+        assert_eq!(head(&conn).unwrap().unwrap(), b1);
+        assert_eq!(pending(&conn).unwrap(), writes[4..]);
+        assert_eq!(pending_len(&conn).unwrap(), 1);
+        assert_eq!(PendingIndex::load(&conn).unwrap().len(), 1);
+        assert_eq!(
+            locate(&conn, &writes[3].request.hash().unwrap()).unwrap(),
+            Some((1, 1))
+        );
+        // A block that sealed nothing keeps the boundary where it was.
+        let b2 = seal(&conn, &miner, 2, b1.hash().unwrap(), &[], &[]);
+        assert_eq!(
+            block_by_hash(&conn, &b2.hash().unwrap()).unwrap().unwrap(),
+            b2
+        );
+        assert_eq!(pending(&conn).unwrap(), writes[4..]);
+        // A block row whose writes went missing is refused, not misread.
+        conn.execute(
+            "UPDATE _covenant_blocks SET last_seq = first_seq WHERE count = 1",
+            [],
+        )
+        .unwrap();
+        assert!(block_by_count(&conn, 1).is_err());
     }
 
     #[test]
