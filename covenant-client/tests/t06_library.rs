@@ -636,3 +636,25 @@ async fn writes_follow_a_leader_change() {
     );
     n.net.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_group_elects_its_founding_member_once() {
+    // One member (the lowest Raft id) founds the group; the others join its
+    // leader instead of campaigning at the same time.
+    let n = Net::start(3).await;
+    n.db.exec("CREATE TABLE f (x)", Args::default())
+        .await
+        .unwrap();
+    let founder = n
+        .net
+        .miner_ids()
+        .into_iter()
+        .min_by_key(covenant_client::core::consensus::types::raft_id)
+        .unwrap();
+    assert_eq!(n.db.head().await.unwrap().leader, Some(founder));
+    for m in &n.net.miners {
+        let host = m.database(&n.db.id()).expect("every miner hosts it");
+        assert_eq!(host.term(), 1, "a second election happened");
+    }
+    n.net.shutdown().await;
+}

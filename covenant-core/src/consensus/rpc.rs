@@ -96,12 +96,26 @@ pub trait RaftGroupHandler: Send + Sync + 'static {
 pub struct GroupHandler<C: RaftTypeConfig> {
     raft: Raft<C>,
     log: LogProgress,
+    /// Who may write while the group has no membership yet.
+    founders: Vec<NodeId>,
 }
 
 impl<C: RaftTypeConfig> GroupHandler<C> {
     /// Serves `raft`, whose log's durability `log` records.
     pub fn new(raft: Raft<C>, log: LogProgress) -> GroupHandler<C> {
-        GroupHandler { raft, log }
+        GroupHandler {
+            raft,
+            log,
+            founders: Vec::new(),
+        }
+    }
+
+    /// Also admits `founders` (the members the main chain names) while this
+    /// replica has no membership yet: an empty replica joins by hearing the
+    /// leader its founding member elected.
+    pub fn with_founders(mut self, founders: Vec<NodeId>) -> GroupHandler<C> {
+        self.founders = founders;
+        self
     }
 }
 
@@ -120,10 +134,11 @@ where
     fn is_member(&self, node: &NodeId) -> bool {
         let metrics = self.raft.metrics();
         let m = metrics.borrow();
-        m.membership_config
-            .membership()
-            .nodes()
-            .any(|(_, peer)| peer.node_id == *node)
+        let mut members = m.membership_config.membership().nodes().peekable();
+        if members.peek().is_none() {
+            return self.founders.contains(node);
+        }
+        members.any(|(_, peer)| peer.node_id == *node)
     }
 
     fn handle(

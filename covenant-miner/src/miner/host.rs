@@ -60,6 +60,20 @@ fn raft_config(id: &DatabaseId, snapshot_log_entries: u64) -> Result<openraft::C
     .map_err(|e| MinerError::Raft(e.to_string()))
 }
 
+/// How long a member other than the founder waits for the founder's leader
+/// before founding the group itself: two election timeouts and more.
+const FOUNDER_GRACE: Duration = Duration::from_secs(4);
+
+/// Gives an empty group its initial membership; it then elects a leader.
+async fn found(raft: &Raft<DatabaseRaft>, members: BTreeMap<u64, RaftPeer>, id: DatabaseId) {
+    match raft.initialize(members).await {
+        Ok(()) => tracing::info!(database = %id.to_hex(), "initialised database group"),
+        Err(e) => {
+            tracing::debug!(database = %id.to_hex(), error = %e, "database group already initialised")
+        }
+    }
+}
+
 /// A database this miner serves.
 pub struct DatabaseHost {
     id: DatabaseId,
@@ -129,16 +143,33 @@ impl DatabaseHost {
         .map_err(|e| MinerError::Raft(e.to_string()))?;
         inner.registry.insert(
             GroupId::Database(id.0),
-            Arc::new(GroupHandler::new(raft.clone(), progress)),
+            Arc::new(
+                GroupHandler::new(raft.clone(), progress)
+                    .with_founders(members.values().map(|p| p.node_id).collect()),
+            ),
         );
         // Only an empty log takes the initial membership (asking again would
-        // make openraft log an error on every restart).
+        // make openraft log an error on every restart). One member founds
+        // the group (the lowest Raft id); the others wait for its leader to
+        // reach them (the handler admits the profile's members until the
+        // membership arrives) and found it themselves only if none did (the
+        // founder may be down). Members that all initialise at once all
+        // campaign at once, and openraft 0.9 could then depose the first
+        // leader and take an election timeout (1-1.5 s) to settle, stalling
+        // the first writes.
+        let mut founding = None;
         if !raft.is_initialized().await.unwrap_or(true) {
-            match raft.initialize(members).await {
-                Ok(()) => tracing::info!(database = %id.to_hex(), "initialised database group"),
-                Err(e) => {
-                    tracing::debug!(database = %id.to_hex(), error = %e, "database group already initialised")
-                }
+            if members.keys().next() == Some(&raft_id(&me)) {
+                found(&raft, members, id).await;
+            } else {
+                let raft = raft.clone();
+                founding = Some(tokio::spawn(async move {
+                    tokio::time::sleep(FOUNDER_GRACE).await;
+                    if !raft.is_initialized().await.unwrap_or(true) {
+                        tracing::warn!(database = %id.to_hex(), "no leader reached this miner; founding the group");
+                        found(&raft, members, id).await;
+                    }
+                }));
             }
         }
         shared.set_audit(inner.audit.clone());
@@ -150,7 +181,7 @@ impl DatabaseHost {
             raft,
             profile: RwLock::new(profile),
             batcher,
-            tasks: std::sync::Mutex::new(vec![batching]),
+            tasks: std::sync::Mutex::new(vec![batching].into_iter().chain(founding).collect()),
         });
         let sealing = tokio::spawn(super::seal::run(inner.clone(), host.clone(), sql_period));
         host.tasks
@@ -180,6 +211,12 @@ impl DatabaseHost {
 
     pub(crate) fn set_profile(&self, profile: DatabaseProfile) {
         *self.profile.write().unwrap_or_else(|p| p.into_inner()) = profile;
+    }
+
+    /// The group's Raft term as this replica knows it: how many elections
+    /// the group has had (a new group's first leader holds term 1).
+    pub fn term(&self) -> u64 {
+        self.raft.metrics().borrow().current_term
     }
 
     /// The group's leader, if known.
