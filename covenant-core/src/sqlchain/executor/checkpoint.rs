@@ -31,8 +31,12 @@ use rusqlite::{Connection, OpenFlags};
 /// WAL pages after which a background checkpoint is asked for (SQLite's
 /// own automatic threshold).
 pub(super) const BACKGROUND_PAGES: i32 = 1000;
-/// WAL pages after which the writer checkpoints itself.
-pub(super) const INLINE_PAGES: i32 = 16 * BACKGROUND_PAGES;
+/// WAL pages after which the writer checkpoints itself. A writer that
+/// never pauses keeps the WAL from restarting (SQLite rewinds it only when
+/// a checkpoint has caught up between two transactions), so this also
+/// bounds the WAL file: about 16 MiB. By then the background checkpoints
+/// have copied nearly everything, so this one is short.
+pub(super) const INLINE_PAGES: i32 = 4 * BACKGROUND_PAGES;
 /// How long a checkpoint waits for a lock SQLite holds briefly.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -119,6 +123,8 @@ fn worker() -> Option<&'static Mutex<Sender<Arc<Shared>>>> {
 /// One executor's checkpoints.
 pub(super) struct Checkpoints {
     shared: Arc<Shared>,
+    /// The WAL length when the last background checkpoint was asked for.
+    asked_at: Cell<i32>,
 }
 
 impl Checkpoints {
@@ -132,6 +138,7 @@ impl Checkpoints {
                 closed: Mutex::new(false),
                 queued: AtomicBool::new(false),
             }),
+            asked_at: Cell::new(0),
         }
     }
 
@@ -140,15 +147,24 @@ impl Checkpoints {
     /// when it is far too long.
     pub(super) fn after_commit(&self, writer: &Connection) {
         let pages = WAL_PAGES.with(|p| p.replace(0));
+        if pages < self.asked_at.get() {
+            // The WAL was rewound.
+            self.asked_at.set(0);
+        }
         if pages >= INLINE_PAGES {
             if let Err(e) = passive(writer) {
                 tracing::warn!(path = %self.shared.path.display(), error = %e, "checkpoint failed");
             }
             return;
         }
-        if pages < BACKGROUND_PAGES || self.shared.queued.swap(true, Ordering::AcqRel) {
+        // Once per BACKGROUND_PAGES new pages, not after every commit while
+        // the WAL stays long.
+        if pages - self.asked_at.get() < BACKGROUND_PAGES
+            || self.shared.queued.swap(true, Ordering::AcqRel)
+        {
             return;
         }
+        self.asked_at.set(pages);
         let sent = worker().is_some_and(|w| {
             w.lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -217,6 +233,24 @@ mod tests {
             file_len(&path) > 4000 * BACKGROUND_PAGES as u64,
             "the rows were copied into the file"
         );
+    }
+
+    #[test]
+    fn a_writer_that_never_pauses_keeps_its_wal_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let writer = wal_db(&path);
+        let cp = Checkpoints::install(&writer, &path);
+        let mut stmt = writer
+            .prepare("INSERT INTO t VALUES (zeroblob(4000))")
+            .unwrap();
+        for _ in 0..(3 * INLINE_PAGES) {
+            stmt.execute([]).unwrap();
+            cp.after_commit(&writer);
+        }
+        let wal = std::fs::metadata(dir.path().join("db-wal")).unwrap().len();
+        let bound = (INLINE_PAGES as u64 + 100) * (4096 + 24);
+        assert!(wal < bound, "the WAL grew to {wal} bytes");
     }
 
     #[test]
