@@ -1,8 +1,9 @@
 //! The one openraft state machine every Raft group uses, over a [`Replica`]
 //! that knows how to apply an entry and take or install a full copy of
-//! itself. The plumbing (applying on blocking threads, so SQLite commits
-//! never stall the async workers; keeping the current snapshot) lives here
-//! once; the main chain and each database only say what applying means.
+//! itself. The plumbing (applying on blocking threads, so long SQLite work
+//! never stalls the async workers, except the few quick entries a replica
+//! vouches for, which skip the hop; keeping the current snapshot) lives
+//! here once; the main chain and each database only say what applying means.
 //!
 //! A replica that names a directory ([`Replica::snapshot_dir`]) keeps its
 //! latest snapshot on disk there ([`SnapshotStore`]): openraft asks for it
