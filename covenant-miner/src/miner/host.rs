@@ -213,12 +213,6 @@ impl DatabaseHost {
         *self.profile.write().unwrap_or_else(|p| p.into_inner()) = profile;
     }
 
-    /// The group's Raft term as this replica knows it: how many elections
-    /// the group has had (a new group's first leader holds term 1).
-    pub fn term(&self) -> u64 {
-        self.raft.metrics().borrow().current_term
-    }
-
     /// The group's leader, if known.
     pub fn leader(&self) -> Option<NodeId> {
         let metrics = self.raft.metrics();
