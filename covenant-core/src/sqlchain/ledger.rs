@@ -135,30 +135,26 @@ macro_rules! sealed_upto {
 /// Creates the hidden tables if missing and migrates older ones.
 pub fn init(conn: &Connection) -> Result<(), LedgerError> {
     conn.execute_batch(SCHEMA).map_err(sql("create tables"))?;
-    let has_split: bool = conn
-        .query_row(
-            "SELECT COUNT(*) > 0 FROM pragma_table_info('_covenant_blocks') WHERE name = 'split'",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(sql("inspect blocks"))?;
-    if !has_split {
+    if !has_column(conn, "_covenant_blocks", "split")? {
         conn.execute_batch(BLOCKS_ADDED)
             .map_err(sql("add the block columns"))?;
     }
-    let has_leaf: bool = conn
-        .query_row(
-            "SELECT COUNT(*) > 0 FROM pragma_table_info('_covenant_pending') WHERE name = 'leaf'",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(sql("inspect pending"))?;
-    if !has_leaf {
+    if !has_column(conn, "_covenant_pending", "leaf")? {
         migrate_pending(conn)?;
     }
     // Replaced by `PendingIndex`: maintaining it cost a page write per write.
     conn.execute_batch("DROP INDEX IF EXISTS _covenant_pending_request")
         .map_err(sql("drop the pending request index"))
+}
+
+/// Whether `table` has a column named `column` (older files lack some).
+fn has_column(conn: &Connection, table: &str, column: &str) -> Result<bool, LedgerError> {
+    conn.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
+        params![table, column],
+        |r| r.get(0),
+    )
+    .map_err(sql("inspect the chain tables"))
 }
 
 /// Adds the leaf, request id and size of every stored pending write.

@@ -204,6 +204,29 @@ mod tests {
         c
     }
 
+    /// Commits `n` rows of a page each, telling `cp` after every commit.
+    fn write_pages(writer: &Connection, cp: &Checkpoints, n: i32) {
+        let mut stmt = writer
+            .prepare("INSERT INTO t VALUES (zeroblob(4000))")
+            .unwrap();
+        for _ in 0..n {
+            stmt.execute([]).unwrap();
+            cp.after_commit(writer);
+        }
+    }
+
+    /// Waits until the checkpoint `cp` queued has been taken by the thread.
+    fn wait_for_queued(cp: &Checkpoints) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while cp.shared.queued.load(Ordering::Acquire) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the queued checkpoint never ran"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// The database file's length: pages reach it only by checkpoints.
     fn file_len(path: &Path) -> u64 {
         std::fs::metadata(path).unwrap().len()
@@ -216,19 +239,8 @@ mod tests {
         let writer = wal_db(&path);
         let cp = Checkpoints::install(&writer, &path);
         // Each row fills a page: the WAL passes the threshold.
-        let mut stmt = writer
-            .prepare("INSERT INTO t VALUES (zeroblob(4000))")
-            .unwrap();
-        for _ in 0..(BACKGROUND_PAGES + 10) {
-            stmt.execute([]).unwrap();
-            cp.after_commit(&writer);
-        }
-        drop(stmt);
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while cp.shared.queued.load(Ordering::Acquire) {
-            assert!(std::time::Instant::now() < deadline, "no checkpoint ran");
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        write_pages(&writer, &cp, BACKGROUND_PAGES + 10);
+        wait_for_queued(&cp);
         assert!(
             file_len(&path) > 4000 * BACKGROUND_PAGES as u64,
             "the rows were copied into the file"
@@ -241,13 +253,7 @@ mod tests {
         let path = dir.path().join("db");
         let writer = wal_db(&path);
         let cp = Checkpoints::install(&writer, &path);
-        let mut stmt = writer
-            .prepare("INSERT INTO t VALUES (zeroblob(4000))")
-            .unwrap();
-        for _ in 0..(3 * INLINE_PAGES) {
-            stmt.execute([]).unwrap();
-            cp.after_commit(&writer);
-        }
+        write_pages(&writer, &cp, 3 * INLINE_PAGES);
         let wal = std::fs::metadata(dir.path().join("db-wal")).unwrap().len();
         let bound = (INLINE_PAGES as u64 + 100) * (4096 + 24);
         assert!(wal < bound, "the WAL grew to {wal} bytes");
@@ -265,12 +271,9 @@ mod tests {
         assert_eq!(file_len(&path), before);
         assert!(!cp.shared.queued.load(Ordering::Acquire));
         // Once closed, a queued checkpoint does nothing.
-        for _ in 0..(BACKGROUND_PAGES + 10) {
-            writer
-                .execute("INSERT INTO t VALUES (zeroblob(4000))", [])
-                .unwrap();
-        }
         cp.close();
+        write_pages(&writer, &cp, BACKGROUND_PAGES + 10);
+        wait_for_queued(&cp);
         cp.shared.run();
         assert_eq!(file_len(&path), before);
     }
