@@ -1,8 +1,10 @@
 //! Leader failover of a strong three-node database: writers keep writing
 //! while the leader miner is killed (SIGKILL); the group elects a new leader
-//! and the client follows it. Afterwards, with the old leader restarted,
-//! every acknowledged write is on all three replicas exactly once and the
-//! replicas' SQL chains share one head.
+//! and the client follows it, resending writes whose answer the kill lost
+//! (a signed request applies at most once, and a resend is answered with
+//! its first outcome), so no writer sees an error. Afterwards, with the old
+//! leader restarted, every write is on all three replicas exactly once and
+//! the replicas' SQL chains share one head.
 
 mod common;
 
@@ -102,6 +104,10 @@ async fn writes_survive_killing_the_leader() {
         "writes failed during failover instead of following the new leader: {:?}",
         tally.errors
     );
+    assert_eq!(
+        tally.unknown, 0,
+        "writes whose answer the kill lost were not resent until answered"
+    );
 
     cluster.restart(leader);
     let rows = cluster
@@ -118,6 +124,12 @@ async fn writes_survive_killing_the_leader() {
     }
     let lost: Vec<_> = tally.acked.difference(&present).collect();
     assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
+    // Every write was answered, so nothing applied without its writer knowing.
+    let unanswered: Vec<_> = present.difference(&tally.acked).collect();
+    assert!(
+        unanswered.is_empty(),
+        "applied but not acknowledged: {unanswered:?}"
+    );
     let head = cluster.wait_same_head(&db).await;
     eprintln!("converged on head {head} after {:?}", started.elapsed());
 }

@@ -25,7 +25,7 @@ use covenant_core::sqlchain::request::{
 use covenant_core::types::{DatabaseId, DatabaseProfile};
 use tokio::time::Instant;
 
-use self::route::MinerRoute;
+use self::route::{MinerRoute, Resend};
 use crate::Client;
 use crate::error::ClientError;
 use crate::verify::AckLog;
@@ -169,7 +169,7 @@ impl Database {
                 .await?
         } else {
             self.route
-                .call::<QueryMethod>(&request, deadline, kind == QueryKind::Read)
+                .call::<QueryMethod>(&request, deadline, resend_of(kind))
                 .await?
         };
         if kind == QueryKind::Write {
@@ -217,11 +217,7 @@ impl Database {
     /// the raw response, the outcome unjudged.
     pub async fn send(&self, request: &SignedRequest) -> Result<QueryResponse, ClientError> {
         self.route
-            .call::<QueryMethod>(
-                request,
-                self.deadline(),
-                request.body.kind == QueryKind::Read,
-            )
+            .call::<QueryMethod>(request, self.deadline(), resend_of(request.body.kind))
             .await
     }
 
@@ -229,7 +225,7 @@ impl Database {
     /// (after a lost answer only if `M` is idempotent).
     pub async fn call<M: Method>(&self, request: &M::Request) -> Result<M::Response, ClientError> {
         self.route
-            .call::<M>(request, self.deadline(), M::IDEMPOTENT)
+            .call::<M>(request, self.deadline(), Resend::idempotent(M::IDEMPOTENT))
             .await
     }
 
@@ -250,6 +246,16 @@ impl Database {
     /// Block `number` of the database's chain (`None` past the head).
     pub async fn block(&self, number: u64) -> Result<Option<SqlBlock>, ClientError> {
         self.call::<GetBlock>(&(self.profile.id, number)).await
+    }
+}
+
+/// How a signed request of `kind` may be sent again: a read freely; a
+/// write until the deadline, since the miners apply it at most once and
+/// answer a resend with the outcome it had.
+fn resend_of(kind: QueryKind) -> Resend {
+    match kind {
+        QueryKind::Read => Resend::Always,
+        QueryKind::Write => Resend::SignedWrite,
     }
 }
 

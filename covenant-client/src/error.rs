@@ -131,7 +131,8 @@ pub enum ClientError {
         message: String,
     },
     /// The miners already applied this very signed request (a replay or a
-    /// resend); it was not applied again.
+    /// resend) and kept no outcome to answer with (a write stored by an
+    /// earlier version); it was not applied again.
     #[error("request already applied: {message}")]
     AlreadyApplied {
         /// The miner's explanation: the request hash and where it was applied.
@@ -145,10 +146,11 @@ pub enum ClientError {
         /// The transport error.
         source: Box<NetError>,
     },
-    /// A write was sent but its answer was lost: it may or may not have been applied.
+    /// A write was sent but never answered (a signed write is first resent
+    /// until the deadline): it may or may not have been applied.
     #[error(
-        "the write to database {database} may or may not have been applied (its answer was lost: \
-         {source}); check the data before sending it again"
+        "the write to database {database} may or may not have been applied (it was not \
+         answered: {source}); check the data before sending it again"
     )]
     WriteOutcomeUnknown {
         /// The database id (hex).

@@ -3,6 +3,10 @@
 //! on "not served yet" (`NotFound`), `NoQuorum`, other retryable refusals
 //! and transport failures move to the next miner, backing off after each
 //! full round, until the operation's deadline. Everything else is final.
+//! A request that may have reached a miner without being answered is sent
+//! again only as its [`Resend`] allows: reads freely, signed writes until
+//! the deadline (the miners apply one at most once and answer a resend
+//! with its first outcome), anything else never.
 //! At the deadline the error sums up what every miner last said, so "a
 //! majority of the miners is down" reads as no quorum rather than as the
 //! last connection error. The single place that decides what is retried.
@@ -24,6 +28,30 @@ use crate::error::ClientError;
 const FIRST_BACKOFF: Duration = Duration::from_millis(30);
 /// Longest pause between rounds.
 const MAX_BACKOFF: Duration = Duration::from_millis(500);
+
+/// Whether a request may be sent again after an attempt that may have
+/// reached the miner (its answer was lost, or the miner could not say
+/// whether it committed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Resend {
+    /// Never: the first such attempt ends the call as
+    /// [`ClientError::WriteOutcomeUnknown`].
+    Never,
+    /// Freely: the request changes nothing (reads, lookups).
+    Always,
+    /// Until the deadline: a signed write, which the miners apply at most
+    /// once and answer, when it comes again, with the outcome it had. If
+    /// no attempt is answered by then, or one is refused before it could
+    /// be matched to the first (say, as stale), the outcome is unknown.
+    SignedWrite,
+}
+
+impl Resend {
+    /// [`Resend::Always`] for an idempotent method, else [`Resend::Never`].
+    pub(crate) fn idempotent(yes: bool) -> Resend {
+        if yes { Resend::Always } else { Resend::Never }
+    }
+}
 
 /// What to do after one failed attempt.
 #[derive(Debug, PartialEq, Eq)]
@@ -109,22 +137,22 @@ impl MinerRoute {
         } else {
             0
         };
-        self.call_from::<M>(request, deadline, true, start, false)
+        self.call_from::<M>(request, deadline, Resend::Always, start, false)
             .await
     }
 
     /// Calls `M` on the leader (as found by following hints and retrying)
-    /// before `deadline`. Unless `resendable`, a request whose answer was lost
-    /// after it may have been delivered (a timeout or a closed connection) is
-    /// not sent again: that is [`ClientError::WriteOutcomeUnknown`].
+    /// before `deadline`; `resend` says what happens after an attempt that
+    /// may have reached a miner (a timeout, a closed connection, or a
+    /// leader that could not say whether the write committed).
     pub(crate) async fn call<M: Method>(
         &self,
         request: &M::Request,
         deadline: Instant,
-        resendable: bool,
+        resend: Resend,
     ) -> Result<M::Response, ClientError> {
         let start = self.leader.load(Ordering::Relaxed);
-        self.call_from::<M>(request, deadline, resendable, start, true)
+        self.call_from::<M>(request, deadline, resend, start, true)
             .await
     }
 
@@ -134,7 +162,7 @@ impl MinerRoute {
         &self,
         request: &M::Request,
         deadline: Instant,
-        resendable: bool,
+        resend: Resend,
         start: usize,
         learn_leader: bool,
     ) -> Result<M::Response, ClientError> {
@@ -152,9 +180,14 @@ impl MinerRoute {
         let mut backoff = FIRST_BACKOFF;
         let mut last: Option<(u32, String)> = None;
         let mut seen: Vec<Option<Attempt>> = vec![None; n];
+        // The last attempt that may have applied the write, once one has.
+        let mut maybe_applied: Option<NetError> = None;
         loop {
             let now = Instant::now();
             if now >= deadline {
+                if let Some(source) = maybe_applied {
+                    return Err(self.outcome_unknown(source));
+                }
                 let (code, message) = self
                     .summary(&seen)
                     .or(last)
@@ -177,17 +210,20 @@ impl MinerRoute {
                 }
                 Err(e) => e,
             };
+            let delivered = may_have_been_delivered(&error);
+            if delivered && resend == Resend::Never {
+                return Err(self.outcome_unknown(error));
+            }
             let next = match error.remote() {
                 Some(r) => match self.judge(r, index) {
                     Some(next) => next,
-                    None => return Err(self.final_error::<M>(error, node)),
+                    // Refused before it could be matched to an earlier
+                    // attempt that may have applied: that one's fate is unknown.
+                    None => match maybe_applied {
+                        Some(source) => return Err(self.outcome_unknown(source)),
+                        None => return Err(self.final_error::<M>(error, node)),
+                    },
                 },
-                None if !resendable && may_have_been_delivered(&error) => {
-                    return Err(ClientError::WriteOutcomeUnknown {
-                        database: self.database.to_hex(),
-                        source: Box::new(error),
-                    });
-                }
                 None => Next::Move,
             };
             tracing::debug!(method = M::NAME, miner = %node, %error, "retrying");
@@ -200,6 +236,9 @@ impl MinerRoute {
                     Some(r) => Attempt::Refused { code: r.code },
                     None => Attempt::Unreachable(error.to_string()),
                 });
+            }
+            if delivered && resend == Resend::SignedWrite {
+                maybe_applied = Some(error);
             }
             // A stale hint naming a miner that just failed to answer would
             // bounce between the two and never try the others.
@@ -304,6 +343,13 @@ impl MinerRoute {
         }
     }
 
+    fn outcome_unknown(&self, source: NetError) -> ClientError {
+        ClientError::WriteOutcomeUnknown {
+            database: self.database.to_hex(),
+            source: Box::new(source),
+        }
+    }
+
     fn unavailable(&self, code: u32, message: String, after: Duration) -> ClientError {
         ClientError::DatabaseUnavailable {
             database: self.database.to_hex(),
@@ -328,10 +374,14 @@ enum Attempt {
 
 /// Whether a failed call may have reached the miner and run (its answer lost).
 fn may_have_been_delivered(e: &NetError) -> bool {
-    matches!(
-        e,
-        NetError::Timeout { .. } | NetError::ConnectionClosed { .. }
-    )
+    match e {
+        NetError::Timeout { .. } | NetError::ConnectionClosed { .. } => true,
+        // A leader that proposed the write but saw no commit in time (or
+        // lost its group meanwhile) says so with a final `NoQuorum`; one
+        // that proposed nothing says it is retryable.
+        NetError::Remote(r) => r.is(ErrorCode::NoQuorum) && !r.retryable,
+        _ => false,
+    }
 }
 
 /// A miner's final refusal of `M` as a client error.

@@ -508,13 +508,15 @@ impl DatabaseShared {
                         |i, conn| -> Result<Result<(), Duplicate>, DatabaseError> {
                             let (_, body, repeat) = at_position(i)?;
                             let id = *body.id();
-                            Ok(match ledger::applied_at(conn, pending, &id)? {
-                                Some(at) => Err(Duplicate(id, at)),
-                                None if repeat => Err(Duplicate(id, ledger::AppliedAt::Pending)),
-                                None => Ok(()),
-                            })
+                            let at = match ledger::applied_at(conn, pending, &id)? {
+                                Some(at) => at,
+                                None if repeat => ledger::AppliedAt::Pending,
+                                None => return Ok(Ok(())),
+                            };
+                            let first = ledger::recorded_outcome(conn, pending, &id, at)?;
+                            Ok(Err(Duplicate(id, at, first)))
                         },
-                        |i, conn, result| -> Result<(Outcome, ledger::PendingLeaf), DatabaseError> {
+                        |i, conn, result| -> Result<(Outcome, ledger::PendingRow), DatabaseError> {
                             let o = match result {
                                 Ok(results) => Outcome::Ok(results.clone()),
                                 Err(e) => Outcome::Failed {
@@ -523,22 +525,24 @@ impl DatabaseShared {
                                 },
                             };
                             let (w, body, _) = at_position(i)?;
-                            let leaf = ledger::push_pending(
+                            let encoded = codec::encode(&o)?;
+                            let row = ledger::push_pending(
                                 conn,
                                 &w.request,
                                 body,
-                                &o.digest()?,
+                                &Outcome::digest_of(&encoded),
                                 Some(w.stamp),
+                                Some(&encoded),
                             )?;
-                            Ok((o, leaf))
+                            Ok((o, row))
                         },
                         record_progress,
                     )
                     .map_err(|e| e.to_string())?;
                 // Committed: the writes that ran are pending now, in order.
                 for ((_, body, _), d) in own.iter().zip(&done) {
-                    if let Batched::Ran(_, (_, leaf)) = d {
-                        pending.push(*body.id(), *leaf);
+                    if let Batched::Ran(_, (_, row)) = d {
+                        pending.push(*body.id(), *row);
                     }
                 }
                 drop(guard);
@@ -557,7 +561,9 @@ impl DatabaseShared {
                             ),
                         },
                         Some(Some(Batched::Ran(_, (o, _)))) => o,
-                        Some(Some(Batched::Refused(Duplicate(id, at)))) => Outcome::Failed {
+                        // A resend is answered with the outcome the request had.
+                        Some(Some(Batched::Refused(Duplicate(_, _, Some(first))))) => first,
+                        Some(Some(Batched::Refused(Duplicate(id, at, None)))) => Outcome::Failed {
                             code: crate::ErrorCode::DuplicateRequest.as_u32(),
                             message: format!(
                                 "request {} was already applied ({}); a signed request applies at most once: sign a new one to write again",
@@ -855,8 +861,9 @@ fn check_seal(
     Ok(Ok(hash))
 }
 
-/// Why applying refused a write: the request (this id) was already applied there.
-struct Duplicate(Hash, ledger::AppliedAt);
+/// Why applying refused a write: the request (this id) was already applied
+/// there, with this outcome if its row kept it.
+struct Duplicate(Hash, ledger::AppliedAt, Option<Outcome>);
 
 /// The openraft state machine of a database group.
 pub type DatabaseStateMachine = StateMachine<DatabaseShared>;
@@ -1198,12 +1205,8 @@ mod seal_tests {
         assert_ne!(replica.last_apply_us.load(Ordering::Relaxed), u64::MAX);
     }
 
-    fn duplicate(o: &Outcome) -> bool {
-        matches!(o, Outcome::Failed { code, .. } if *code == crate::ErrorCode::DuplicateRequest.as_u32())
-    }
-
     #[test]
-    fn a_signed_request_applies_at_most_once() {
+    fn a_signed_request_applies_at_most_once_and_a_resend_gets_its_outcome() {
         let Sealed0 {
             _dir,
             db,
@@ -1215,43 +1218,52 @@ mod seal_tests {
         let path = replica.path().to_path_buf();
         let create = write(&user, db, 1, "CREATE TABLE t (x INTEGER)");
         let insert = write(&user, db, 2, "INSERT INTO t VALUES (1)");
-        // Repeated within one entry: the second copy is refused.
+        // Repeated within one entry: the second copy runs not, and is
+        // answered with the first one's outcome.
         let o = apply_writes(
             &replica,
             2,
             vec![create.clone(), insert.clone(), insert.clone()],
         );
-        assert!(matches!(o[0], Outcome::Ok(_)) && matches!(o[1], Outcome::Ok(_)));
-        assert!(duplicate(&o[2]), "{:?}", o[2]);
-        // Replayed while pending, with a new stamp: refused, not recorded.
-        let mut replay = insert.clone();
-        replay.stamp.timestamp_ms += 1;
-        let o = apply_writes(&replica, 3, vec![replay.clone()]);
-        assert!(
-            matches!(&o[0], Outcome::Failed { message, .. } if message.contains("next block")),
-            "{:?}",
-            o[0]
+        let first = o[1].clone();
+        assert!(matches!(o[0], Outcome::Ok(_)) && matches!(first, Outcome::Ok(_)));
+        assert_eq!(o[2], first);
+        // Resent while pending, with a new stamp: the same answer, not recorded.
+        let mut resent = insert.clone();
+        resent.stamp.timestamp_ms += 1;
+        assert_eq!(
+            apply_writes(&replica, 3, vec![resent.clone()]),
+            std::slice::from_ref(&first)
         );
         assert_eq!(replica.pending_len().unwrap(), 2);
-        // Still refused after a restart: the pending index is read back.
+        // Still after a restart: the pending index is read back.
         drop(replica);
         let replica = DatabaseShared::open(db, &path).unwrap();
         assert_eq!(replica.pending_len().unwrap(), 2);
-        let o = apply_writes(&replica, 3, vec![replay.clone()]);
-        assert!(
-            matches!(&o[0], Outcome::Failed { message, .. } if message.contains("next block")),
-            "{:?}",
-            o[0]
+        assert_eq!(
+            apply_writes(&replica, 3, vec![resent.clone()]),
+            std::slice::from_ref(&first)
         );
-        // Replayed after it was sealed: refused, naming the block.
+        // Resent after it was sealed: found through the block.
         let b1 = propose(&replica, &miner, 1, g);
         assert!(matches!(
             apply(&replica, 4, DbCommand::Seal(Box::new(b1))),
             DbApplied::Sealed { count: 1, .. }
         ));
-        let o = apply_writes(&replica, 5, vec![replay]);
+        assert_eq!(apply_writes(&replica, 5, vec![resent.clone()]), [first]);
+        assert_eq!(replica.pending_len().unwrap(), 0);
+        // A write stored before outcomes were kept: refused, naming the block.
+        drop(replica);
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute("UPDATE _covenant_pending SET outcome = NULL", [])
+            .unwrap();
+        let replica = DatabaseShared::open(db, &path).unwrap();
+        let o = apply_writes(&replica, 6, vec![resent]);
         assert!(
-            matches!(&o[0], Outcome::Failed { message, .. } if message.contains("block 1, write 1")),
+            matches!(&o[0], Outcome::Failed { code, message }
+                if *code == crate::ErrorCode::DuplicateRequest.as_u32()
+                    && message.contains("block 1, write 1")),
             "{:?}",
             o[0]
         );
@@ -1275,7 +1287,7 @@ mod seal_tests {
             write(&user, db, 1, "CREATE TABLE t (x INTEGER)"),
             write(&user, db, 2, "INSERT INTO t VALUES (1)"),
         ];
-        apply(&replica, 2, DbCommand::Writes(writes.clone()));
+        let first = apply_writes(&replica, 2, writes.clone());
         let (meta, data) = replica.build_snapshot().unwrap();
         // Another replica, with pending writes of its own, installs it.
         let other_dir = tempfile::tempdir().unwrap();
@@ -1290,8 +1302,9 @@ mod seal_tests {
             other.pending_leaves().unwrap(),
             replica.pending_leaves().unwrap()
         );
-        let o = apply_writes(&other, 3, writes);
-        assert!(o.iter().all(duplicate), "{o:?}");
+        // Already applied there: answered as first applied, not applied again.
+        assert_eq!(apply_writes(&other, 3, writes), first);
+        assert_eq!(other.pending_len().unwrap(), 2);
         // Both seal the same block from what they hold.
         let b1 = propose(&replica, &miner, 1, g);
         let DbApplied::Sealed { hash, .. } =

@@ -36,7 +36,10 @@
 //! `_covenant_pending (request)` existed before [`PendingIndex`]; [`init`]
 //! drops it. Blocks used to hold a copy of their writes, whose pending rows
 //! were then deleted: [`init`] adds the `split`, `first_seq` and `last_seq`
-//! columns, NULL in those blocks, which are read whole as before.
+//! columns, NULL in those blocks, which are read whole as before. Each
+//! pending row also keeps its write's encoded outcome, to answer a resend
+//! of the request ([`recorded_outcome`]); rows from before that have NULL
+//! there, and a resend of one is refused instead.
 //!
 //! Imports the block and request types and the codec; never the executor,
 //! consensus or the network.
@@ -46,7 +49,7 @@ use std::collections::{HashMap, VecDeque};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::block::{self, BlockEntry, SqlBlock, SqlBlockHeader, Stamp};
-use super::request::SignedRequest;
+use super::request::{Outcome, SignedRequest};
 use crate::codec::{self, CodecError, Versioned};
 use crate::crypto::{PublicKey, Signature};
 use crate::error::ErrorCode;
@@ -68,7 +71,8 @@ CREATE TABLE IF NOT EXISTS _covenant_pending (
     entry   BLOB NOT NULL,
     leaf    BLOB NOT NULL DEFAULT x'',
     request BLOB NOT NULL DEFAULT x'',
-    size    INTEGER NOT NULL DEFAULT 0
+    size    INTEGER NOT NULL DEFAULT 0,
+    outcome BLOB
 );
 CREATE TABLE IF NOT EXISTS _covenant_requests (
     hash  BLOB PRIMARY KEY,
@@ -141,6 +145,10 @@ pub fn init(conn: &Connection) -> Result<(), LedgerError> {
     }
     if !has_column(conn, "_covenant_pending", "leaf")? {
         migrate_pending(conn)?;
+    }
+    if !has_column(conn, "_covenant_pending", "outcome")? {
+        conn.execute_batch("ALTER TABLE _covenant_pending ADD COLUMN outcome BLOB")
+            .map_err(sql("add the outcome column"))?;
     }
     // Replaced by `PendingIndex`: maintaining it cost a page write per write.
     conn.execute_batch("DROP INDEX IF EXISTS _covenant_pending_request")
@@ -244,14 +252,17 @@ impl EncodedBody {
 
 /// Appends an applied write to the pending list: the [`BlockEntry`] of
 /// `request` (whose body is `body`) with `response_digest` and `stamp`,
-/// its leaf, id and size. Returns its leaf and size, for [`PendingIndex::push`].
+/// its leaf, id and size, and the encoded outcome (kept to answer a resend
+/// of the request with the outcome it had; see [`recorded_outcome`]).
+/// Returns its row and leaf, for [`PendingIndex::push`].
 pub fn push_pending(
     conn: &Connection,
     request: &SignedRequest,
     body: &EncodedBody,
     response_digest: &Hash,
     stamp: Option<Stamp>,
-) -> Result<PendingLeaf, LedgerError> {
+    outcome: Option<&[u8]>,
+) -> Result<PendingRow, LedgerError> {
     // encode(entry) = encode(body) || key || signature || digest || stamp.
     let id = body.id;
     let mut bytes = Vec::with_capacity(body.bytes.len() + 160);
@@ -263,18 +274,32 @@ pub fn push_pending(
     let leaf = block::entry_leaf(&id, response_digest, &stamp)?;
     let size = request.size_hint() as u64;
     conn.prepare_cached(
-        "INSERT INTO _covenant_pending (entry, leaf, request, size) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO _covenant_pending (entry, leaf, request, size, outcome) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
     )
     .and_then(|mut s| {
         s.execute(params![
             bytes,
             leaf.as_bytes().as_slice(),
             id.as_bytes().as_slice(),
-            i64::try_from(size).unwrap_or(i64::MAX)
+            i64::try_from(size).unwrap_or(i64::MAX),
+            outcome
         ])
     })
     .map_err(sql("write pending"))?;
-    Ok(PendingLeaf { leaf, size })
+    Ok(PendingRow {
+        seq: conn.last_insert_rowid(),
+        leaf: PendingLeaf { leaf, size },
+    })
+}
+
+/// A write [`push_pending`] recorded: its row and what sealing needs of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingRow {
+    /// Its `_covenant_pending` row.
+    pub seq: i64,
+    /// Its leaf and size.
+    pub leaf: PendingLeaf,
 }
 
 /// What sealing needs of a pending write.
@@ -603,6 +628,60 @@ pub fn applied_at(
     Ok(pending.contains(hash).then_some(AppliedAt::Pending))
 }
 
+/// The outcome the write of request `id`, applied at `at`, had: what a
+/// resend of the request is answered with, so a client that lost the
+/// answer can send it again without the write applying twice. `None` when
+/// its row kept no outcome (written before outcomes were kept) or the
+/// block holding it was stored whole. A write applied earlier in the
+/// current (uncommitted) batch is found too. `pending` must mirror the
+/// pending writes `conn` holds.
+pub fn recorded_outcome(
+    conn: &Connection,
+    pending: &PendingIndex,
+    id: &Hash,
+    at: AppliedAt,
+) -> Result<Option<Outcome>, LedgerError> {
+    let id_bytes = id.as_bytes().as_slice();
+    let stored: Option<Option<Vec<u8>>> = match (at, pending.seq_of(id)) {
+        (AppliedAt::Block { count, idx }, _) => conn
+            .prepare_cached(
+                "SELECT p.outcome FROM _covenant_blocks b \
+                 JOIN _covenant_pending p ON p.seq = b.first_seq + ?2 \
+                 WHERE b.count = ?1 AND p.request = ?3",
+            )
+            .and_then(|mut s| {
+                s.query_row(
+                    params![
+                        i64::try_from(count).unwrap_or(i64::MAX),
+                        i64::try_from(idx).unwrap_or(i64::MAX),
+                        id_bytes
+                    ],
+                    |r| r.get(0),
+                )
+                .optional()
+            }),
+        (AppliedAt::Pending, Some(seq)) => conn
+            .prepare_cached("SELECT outcome FROM _covenant_pending WHERE seq = ?1 AND request = ?2")
+            .and_then(|mut s| s.query_row(params![seq, id_bytes], |r| r.get(0)).optional()),
+        // Applied earlier in this batch: among the rows after the newest
+        // the index knows.
+        (AppliedAt::Pending, None) => conn
+            .prepare_cached(
+                "SELECT outcome FROM _covenant_pending WHERE seq > ?1 AND request = ?2 \
+                 ORDER BY seq LIMIT 1",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![pending.newest, id_bytes], |r| r.get(0))
+                    .optional()
+            }),
+    }
+    .map_err(sql("read a recorded outcome"))?;
+    match stored.flatten() {
+        Some(bytes) => Ok(Some(codec::decode(&bytes)?)),
+        None => Ok(None),
+    }
+}
+
 /// What the replica's writer keeps in memory of the pending writes, oldest
 /// first: request ids (what [`applied_at`] asks) and leaves and sizes (what
 /// sealing asks). The caller keeps it in step with the file:
@@ -614,9 +693,12 @@ pub fn applied_at(
 pub struct PendingIndex {
     /// Oldest first, as `_covenant_pending` orders them.
     order: VecDeque<(Hash, PendingLeaf)>,
-    /// How many times each request id is pending (once, unless an older
-    /// file recorded a request twice before the at-most-once check).
-    counts: HashMap<Hash, u32>,
+    /// Each pending request id: how many times it is pending (once, unless
+    /// an older file recorded a request twice before the at-most-once
+    /// check) and the row of its first application.
+    counts: HashMap<Hash, (u32, i64)>,
+    /// The newest `_covenant_pending` row (sealed or not); 0 if none.
+    newest: i64,
 }
 
 impl PendingIndex {
@@ -624,7 +706,7 @@ impl PendingIndex {
     pub fn load(conn: &Connection) -> Result<PendingIndex, LedgerError> {
         let mut stmt = conn
             .prepare(concat!(
-                "SELECT request, leaf, size FROM _covenant_pending WHERE seq > ",
+                "SELECT request, leaf, size, seq FROM _covenant_pending WHERE seq > ",
                 sealed_upto!(),
                 " ORDER BY seq"
             ))
@@ -643,14 +725,26 @@ impl PendingIndex {
             let id = blob(row, 0, "pending request id")?;
             let leaf = blob(row, 1, "pending leaf")?;
             let size: i64 = row.get(2).map_err(sql("read pending requests"))?;
+            let seq: i64 = row.get(3).map_err(sql("read pending requests"))?;
             index.push(
                 id,
-                PendingLeaf {
-                    leaf,
-                    size: size.max(0) as u64,
+                PendingRow {
+                    seq,
+                    leaf: PendingLeaf {
+                        leaf,
+                        size: size.max(0) as u64,
+                    },
                 },
             );
         }
+        drop(rows);
+        index.newest = conn
+            .query_row(
+                "SELECT COALESCE(MAX(seq), 0) FROM _covenant_pending",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(sql("read pending requests"))?;
         Ok(index)
     }
 
@@ -659,10 +753,16 @@ impl PendingIndex {
         self.counts.contains_key(id)
     }
 
-    /// Notes the newest pending write: its request id, leaf and size.
-    pub fn push(&mut self, id: Hash, leaf: PendingLeaf) {
-        *self.counts.entry(id).or_default() += 1;
-        self.order.push_back((id, leaf));
+    /// The row of the request `id`'s first pending application.
+    pub fn seq_of(&self, id: &Hash) -> Option<i64> {
+        self.counts.get(id).map(|(_, seq)| *seq)
+    }
+
+    /// Notes the newest pending write: its request id, row, leaf and size.
+    pub fn push(&mut self, id: Hash, row: PendingRow) {
+        self.counts.entry(id).or_insert((0, row.seq)).0 += 1;
+        self.newest = self.newest.max(row.seq);
+        self.order.push_back((id, row.leaf));
     }
 
     /// The leaves and sizes of the oldest `limit` pending writes (all if
@@ -678,7 +778,7 @@ impl PendingIndex {
             let Some((id, _)) = self.order.pop_front() else {
                 return;
             };
-            if let Some(n) = self.counts.get_mut(&id) {
+            if let Some((n, _)) = self.counts.get_mut(&id) {
                 *n -= 1;
                 if *n == 0 {
                     self.counts.remove(&id);
@@ -733,9 +833,9 @@ mod tests {
         }
     }
 
-    fn push(conn: &Connection, e: &BlockEntry) -> PendingLeaf {
+    fn push(conn: &Connection, e: &BlockEntry) -> PendingRow {
         let body = EncodedBody::of(&e.request).unwrap();
-        push_pending(conn, &e.request, &body, &e.response_digest, e.stamp).unwrap()
+        push_pending(conn, &e.request, &body, &e.response_digest, e.stamp, None).unwrap()
     }
 
     fn stored_entries(conn: &Connection) -> Vec<Vec<u8>> {
@@ -1044,9 +1144,9 @@ mod tests {
         let writes: Vec<_> = (0..6).map(|i| entry(&user, i, QueryKind::Write)).collect();
         let mut index = PendingIndex::default();
         for e in &writes {
-            let leaf = push(&conn, e);
-            assert_eq!(leaf.leaf, e.leaf().unwrap());
-            index.push(e.request.hash().unwrap(), leaf);
+            let row = push(&conn, e);
+            assert_eq!(row.leaf.leaf, e.leaf().unwrap());
+            index.push(e.request.hash().unwrap(), row);
         }
         assert_eq!(PendingIndex::load(&conn).unwrap(), index);
         assert_eq!(index.leaves(None), pending_leaves(&conn, None).unwrap());
@@ -1081,5 +1181,72 @@ mod tests {
         assert_eq!(PendingIndex::load(&conn).unwrap(), index);
         let unknown = hash::hash(Tag::Request, b"never applied");
         assert_eq!(applied_at(&conn, &index, &unknown).unwrap(), None);
+    }
+
+    #[test]
+    fn a_resent_request_finds_the_outcome_its_write_had() {
+        let conn = Connection::open_in_memory().unwrap();
+        init(&conn).unwrap();
+        let user = PrivateKey::generate().unwrap();
+        let miner = PrivateKey::generate().unwrap();
+        let outcome = |i: u64| {
+            Outcome::Ok(vec![crate::sqlchain::query::QueryResult {
+                affected_rows: i,
+                ..Default::default()
+            }])
+        };
+        let record = |e: &BlockEntry, o: Option<Outcome>| {
+            let body = EncodedBody::of(&e.request).unwrap();
+            let o = o.map(|o| codec::encode(&o).unwrap());
+            push_pending(
+                &conn,
+                &e.request,
+                &body,
+                &e.response_digest,
+                e.stamp,
+                o.as_deref(),
+            )
+            .unwrap()
+        };
+        let writes: Vec<_> = (0..4).map(|i| entry(&user, i, QueryKind::Write)).collect();
+        let mut index = PendingIndex::default();
+        for (i, e) in writes.iter().enumerate() {
+            // The last one as a row written before outcomes were kept.
+            let row = record(e, (i < 3).then(|| outcome(i as u64)));
+            index.push(e.request.hash().unwrap(), row);
+        }
+        let id = |i: usize| writes[i].request.hash().unwrap();
+        let found = |index: &PendingIndex, i: usize| {
+            let at = applied_at(&conn, index, &id(i)).unwrap().unwrap();
+            recorded_outcome(&conn, index, &id(i), at).unwrap()
+        };
+        assert_eq!(found(&index, 1), Some(outcome(1)));
+        assert_eq!(found(&index, 3), None);
+
+        // Sealed writes are found through their block, the rest as pending.
+        seal(&conn, &miner, 0, Hash::ZERO, &writes[..2], &[]);
+        index.seal(2);
+        assert_eq!(
+            applied_at(&conn, &index, &id(1)).unwrap(),
+            Some(AppliedAt::Block { count: 0, idx: 1 })
+        );
+        assert_eq!(found(&index, 0), Some(outcome(0)));
+        assert_eq!(found(&index, 1), Some(outcome(1)));
+        assert_eq!(found(&index, 2), Some(outcome(2)));
+        assert_eq!(PendingIndex::load(&conn).unwrap(), index);
+
+        // A write recorded by the batch being applied, not yet in the index.
+        let newer = entry(&user, 9, QueryKind::Write);
+        record(&newer, Some(outcome(9)));
+        let newer_id = newer.request.hash().unwrap();
+        assert_eq!(
+            recorded_outcome(&conn, &index, &newer_id, AppliedAt::Pending).unwrap(),
+            Some(outcome(9))
+        );
+        // A position that holds another request finds nothing.
+        assert_eq!(
+            recorded_outcome(&conn, &index, &id(0), AppliedAt::Block { count: 0, idx: 1 }).unwrap(),
+            None
+        );
     }
 }

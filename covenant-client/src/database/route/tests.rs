@@ -1,7 +1,7 @@
 //! The miner routing against fake miners over real TLS on loopback:
 //! following a leader hint, waiting out "not served yet", typed final
-//! refusals, giving up at the deadline, and never resending a write whose
-//! answer was lost.
+//! refusals, giving up at the deadline, and what happens to a write whose
+//! answer was lost (resent as a signed write, else reported unknown).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,7 +11,9 @@ use covenant_core::api::database::{DbHead, GetHead, Query as QueryMethod};
 use covenant_core::crypto::PrivateKey;
 use covenant_core::net::{NetConfig, NodeIdentity, Router, RpcServer, TlsContext};
 use covenant_core::sqlchain::query::Query;
-use covenant_core::sqlchain::request::{QueryKind, ReadLevel, RequestBody, SignedRequest};
+use covenant_core::sqlchain::request::{
+    Outcome, QueryKind, QueryResponse, ReadLevel, RequestBody, SignedRequest,
+};
 
 use super::*;
 
@@ -114,7 +116,7 @@ async fn follows_the_leader_hint_and_remembers_it() {
     let route = route_over(&[&follower, &leader]);
     assert_eq!(route.leader_guess(), Some(follower.id()));
     let head = route
-        .call::<GetHead>(&DatabaseId::default(), soon(5_000), true)
+        .call::<GetHead>(&DatabaseId::default(), soon(5_000), Resend::Always)
         .await
         .unwrap();
     assert_eq!(head.miner, leader.id());
@@ -122,7 +124,7 @@ async fn follows_the_leader_hint_and_remembers_it() {
     assert_eq!(follower.calls(), 1);
     // The next call goes straight to the leader.
     route
-        .call::<GetHead>(&DatabaseId::default(), soon(5_000), true)
+        .call::<GetHead>(&DatabaseId::default(), soon(5_000), Resend::Always)
         .await
         .unwrap();
     assert_eq!((follower.calls(), leader.calls()), (1, 2));
@@ -140,7 +142,7 @@ async fn waits_until_the_miner_serves_the_database() {
     .await;
     let route = route_over(&[&miner]);
     route
-        .call::<GetHead>(&DatabaseId::default(), soon(10_000), true)
+        .call::<GetHead>(&DatabaseId::default(), soon(10_000), Resend::Always)
         .await
         .unwrap();
     assert_eq!(miner.calls(), 4);
@@ -151,15 +153,121 @@ async fn final_refusals_are_typed_and_not_retried() {
     let miner = fake_miner(|_, _| Err(RpcError::new(ErrorCode::PermissionDenied, "no"))).await;
     let route = route_over(&[&miner]);
     let e = route
-        .call::<GetHead>(&DatabaseId::default(), soon(5_000), true)
+        .call::<GetHead>(&DatabaseId::default(), soon(5_000), Resend::Always)
         .await
         .unwrap_err();
     assert!(matches!(e, ClientError::PermissionDenied { .. }), "{e}");
     assert_eq!(miner.calls(), 1);
 }
 
+/// A fake miner whose `db.query` answers `answer(call number)`, or never when that is `None`.
+async fn fake_writer<F>(answer: F) -> FakeMiner
+where
+    F: Fn(u64) -> Option<Result<QueryResponse, RpcError>> + Send + Sync + 'static,
+{
+    let identity = NodeIdentity::mine_weak(0).unwrap();
+    let calls = Arc::new(AtomicU64::new(0));
+    let mut router = Router::new();
+    let c = calls.clone();
+    router
+        .register::<QueryMethod, _, _>(move |_, _| {
+            let r = answer(c.fetch_add(1, Ordering::SeqCst));
+            async move {
+                match r {
+                    Some(r) => r,
+                    None => {
+                        tokio::time::sleep(Duration::from_secs(30)).await;
+                        Err(RpcError::new(ErrorCode::Internal, "too late"))
+                    }
+                }
+            }
+        })
+        .unwrap();
+    let net = NetConfig::default();
+    let tls = TlsContext::new(&identity, &net).unwrap();
+    let server = RpcServer::bind("127.0.0.1:0", &tls, router, net)
+        .await
+        .unwrap();
+    FakeMiner {
+        identity,
+        calls,
+        server,
+    }
+}
+
+fn answered() -> QueryResponse {
+    QueryResponse {
+        request_hash: covenant_core::hash::Hash::ZERO,
+        outcome: Outcome::Ok(vec![]),
+    }
+}
+
 #[tokio::test]
-async fn a_lost_write_answer_is_not_resent() {
+async fn a_signed_write_whose_answer_was_lost_is_resent() {
+    // The first attempt times out, the second is answered.
+    let miner = fake_writer(|n| (n > 0).then(|| Ok(answered()))).await;
+    let route = route_over(&[&miner]);
+    let r = route
+        .call::<QueryMethod>(&write_request(), soon(5_000), Resend::SignedWrite)
+        .await
+        .unwrap();
+    assert_eq!(r, answered());
+    assert_eq!(miner.calls(), 2);
+}
+
+#[tokio::test]
+async fn a_signed_write_never_answered_is_unknown_at_the_deadline() {
+    let miner = fake_writer(|_| None).await;
+    let route = route_over(&[&miner]);
+    let e = route
+        .call::<QueryMethod>(&write_request(), soon(1_000), Resend::SignedWrite)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ClientError::WriteOutcomeUnknown { .. }), "{e}");
+    assert!(miner.calls() >= 2, "{}", miner.calls());
+}
+
+#[tokio::test]
+async fn a_resent_write_refused_before_it_ran_leaves_the_first_unknown() {
+    // Not committed in time (it may still be), then refused as stale: the
+    // refusal says nothing about the first attempt.
+    let miner = fake_writer(|n| {
+        Some(Err(if n == 0 {
+            RpcError::new(ErrorCode::NoQuorum, "no quorum: not committed within 3 s")
+        } else {
+            RpcError::new(ErrorCode::StaleRequest, "too old")
+        }))
+    })
+    .await;
+    let route = route_over(&[&miner]);
+    let e = route
+        .call::<QueryMethod>(&write_request(), soon(5_000), Resend::SignedWrite)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ClientError::WriteOutcomeUnknown { .. }), "{e}");
+    assert!(e.to_string().contains("not committed"), "{e}");
+    assert_eq!(miner.calls(), 2);
+}
+
+fn write_request() -> SignedRequest {
+    let key = PrivateKey::generate().unwrap();
+    SignedRequest::sign(
+        RequestBody {
+            database: DatabaseId::default(),
+            user: key.public_key().address(),
+            timestamp: 1,
+            sequence: 1,
+            kind: QueryKind::Write,
+            read_level: ReadLevel::default(),
+            queries: vec![Query::new("INSERT INTO t VALUES (1)")],
+        },
+        &key,
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_lost_write_answer_is_not_resent_unless_signed() {
     let miner = fake_miner(|_, me| serve(me)).await;
     let route = route_over(&[&miner]);
     let key = PrivateKey::generate().unwrap();
@@ -177,7 +285,7 @@ async fn a_lost_write_answer_is_not_resent() {
     )
     .unwrap();
     let e = route
-        .call::<QueryMethod>(&request, soon(5_000), false)
+        .call::<QueryMethod>(&request, soon(5_000), Resend::Never)
         .await
         .unwrap_err();
     assert!(matches!(e, ClientError::WriteOutcomeUnknown { .. }), "{e}");
@@ -200,7 +308,7 @@ async fn unreachable_miners_give_up_at_the_deadline() {
         Duration::from_millis(200),
     );
     let e = route
-        .call::<GetHead>(&DatabaseId::default(), soon(300), true)
+        .call::<GetHead>(&DatabaseId::default(), soon(300), Resend::Always)
         .await
         .unwrap_err();
     assert!(matches!(e, ClientError::DatabaseUnavailable { .. }), "{e}");
@@ -229,7 +337,7 @@ async fn a_majority_unreachable_is_no_quorum() {
         Duration::from_millis(200),
     );
     let e = route
-        .call::<GetHead>(&DatabaseId::default(), soon(500), true)
+        .call::<GetHead>(&DatabaseId::default(), soon(500), Resend::Always)
         .await
         .unwrap_err();
     assert!(matches!(e, ClientError::DatabaseUnavailable { .. }), "{e}");
@@ -269,7 +377,7 @@ async fn a_stale_hint_to_a_dead_miner_does_not_hide_the_others() {
         Duration::from_millis(200),
     );
     let head = route
-        .call::<GetHead>(&DatabaseId::default(), soon(3_000), true)
+        .call::<GetHead>(&DatabaseId::default(), soon(3_000), Resend::Always)
         .await
         .unwrap();
     assert_eq!(head.miner, leader.id());
@@ -282,7 +390,7 @@ async fn every_miner_answering_without_a_leader_is_no_leader() {
     let b = fake_miner(refuse).await;
     let route = route_over(&[&a, &b]);
     let e = route
-        .call::<GetHead>(&DatabaseId::default(), soon(300), true)
+        .call::<GetHead>(&DatabaseId::default(), soon(300), Resend::Always)
         .await
         .unwrap_err();
     assert!(e.is(ErrorCode::NotLeader), "{e}");
