@@ -6,6 +6,7 @@
 //! the network layer except through the Raft RPC service.
 
 pub mod database;
+pub mod founding;
 pub mod log_store;
 pub mod main_chain;
 pub mod network;

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use covenant_core::chain::{BpSet, ChainStore, Genesis, PoolConfig, TxPool};
 use covenant_core::config::Config;
+use covenant_core::consensus::founding::found_group;
 use covenant_core::consensus::main_chain::{ChainShared, MainChainRaft, MainChainStateMachine};
 use covenant_core::consensus::{
     GroupHandler, GroupId, GroupRegistry, LogStore, RaftNetwork, RaftPeer, raft_id,
@@ -83,6 +84,8 @@ pub struct BlockProducer {
     inner: Arc<BpInner>,
     server: RpcServer,
     producer: JoinHandle<()>,
+    /// Founds the group later if its founder never reached this producer.
+    founding: Option<JoinHandle<()>>,
 }
 
 /// The main chain's genesis as configured.
@@ -214,7 +217,10 @@ impl BlockProducer {
         let registry = GroupRegistry::new();
         registry.insert(
             GroupId::MainChain,
-            Arc::new(GroupHandler::new(raft.clone(), progress)),
+            Arc::new(
+                GroupHandler::new(raft.clone(), progress)
+                    .with_founders(members.values().map(|p| p.node_id).collect()),
+            ),
         );
         let mut router = Router::new();
         covenant_core::consensus::network::mount(&mut router, registry)?;
@@ -227,16 +233,8 @@ impl BlockProducer {
         .mount(&mut router)?;
         let server = RpcServer::bind(&listen, &tls, router, net_config).await?;
 
-        // Every producer proposes the same initial membership; openraft
-        // accepts it on an empty log and refuses it once initialised.
-        // Only an empty log takes the initial membership (asking again would
-        // make openraft log an error on every restart).
-        if !raft.is_initialized().await.unwrap_or(true) {
-            match raft.initialize(members).await {
-                Ok(()) => tracing::info!("initialised the main-chain raft group"),
-                Err(e) => tracing::debug!(error = %e, "raft group already initialised"),
-            }
-        }
+        // One producer founds the group, the others only if it did not reach them.
+        let founding = found_group(&raft, members, raft_id(&node_id), "main chain".into()).await;
 
         let producer = tokio::spawn(producer::run(inner.clone()));
         tracing::info!(node = %node_id, addr = %server.local_addr(), "block producer serving");
@@ -244,6 +242,7 @@ impl BlockProducer {
             inner,
             server,
             producer,
+            founding,
         })
     }
 
@@ -270,6 +269,9 @@ impl BlockProducer {
     /// Stops serving, stops the block loop and shuts Raft down.
     pub async fn shutdown(self) {
         self.producer.abort();
+        if let Some(f) = &self.founding {
+            f.abort();
+        }
         self.server.shutdown().await;
         if let Err(e) = self.inner.raft.shutdown().await {
             tracing::warn!(error = %e, "raft did not shut down cleanly");

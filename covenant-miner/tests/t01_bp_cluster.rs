@@ -1,6 +1,7 @@
-//! Three block producers in one process over real TLS on loopback: transfers
-//! confirm, the group survives the leader's death, and a restarted producer
-//! catches up to the same head.
+//! Three block producers in one process over real TLS on loopback: the
+//! producer with the lowest Raft id founds the group and leads it first,
+//! transfers confirm, the group survives the leader's death, and a restarted
+//! producer catches up to the same head.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -176,8 +177,17 @@ async fn transfers_survive_leader_failover_and_restart_catches_up() {
     }
     let receiver = NodeIdentity::mine_weak(0).unwrap().address();
 
-    // A transfer submitted to a follower is forwarded and confirms everywhere.
+    // One producer founds the group (the others join its leader rather
+    // than campaigning at once), so it is the first leader.
     let first = leader(&net, &ids).await;
+    let founder = ids
+        .iter()
+        .copied()
+        .min_by_key(covenant_core::consensus::raft_id)
+        .unwrap();
+    assert_eq!(first, founder);
+
+    // A transfer submitted to a follower is forwarded and confirms everywhere.
     let follower = *ids.iter().find(|i| **i != first).unwrap();
     let tx = transfer(&net, follower, receiver, 100).await;
     confirmed(&net, follower, tx).await;

@@ -110,7 +110,7 @@ impl<C: RaftTypeConfig> GroupHandler<C> {
         }
     }
 
-    /// Also admits `founders` (the members the main chain names) while this
+    /// Also admits `founders` (the group's configured members) while this
     /// replica has no membership yet: an empty replica joins by hearing the
     /// leader its founding member elected.
     pub fn with_founders(mut self, founders: Vec<NodeId>) -> GroupHandler<C> {

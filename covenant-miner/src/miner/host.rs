@@ -8,6 +8,7 @@ use std::time::Duration;
 use covenant_core::api::database::DbHead;
 use covenant_core::config::MinerConfig;
 use covenant_core::consensus::database::{DatabaseRaft, DatabaseShared, DatabaseStateMachine};
+use covenant_core::consensus::founding::found_group;
 use covenant_core::consensus::log_store::LogDurability;
 use covenant_core::consensus::{GroupHandler, GroupId, LogStore, RaftNetwork, RaftPeer, raft_id};
 use covenant_core::crypto::NodeId;
@@ -58,20 +59,6 @@ fn raft_config(id: &DatabaseId, snapshot_log_entries: u64) -> Result<openraft::C
     }
     .validate()
     .map_err(|e| MinerError::Raft(e.to_string()))
-}
-
-/// How long a member other than the founder waits for the founder's leader
-/// before founding the group itself: two election timeouts and more.
-const FOUNDER_GRACE: Duration = Duration::from_secs(4);
-
-/// Gives an empty group its initial membership; it then elects a leader.
-async fn found(raft: &Raft<DatabaseRaft>, members: BTreeMap<u64, RaftPeer>, id: DatabaseId) {
-    match raft.initialize(members).await {
-        Ok(()) => tracing::info!(database = %id.to_hex(), "initialised database group"),
-        Err(e) => {
-            tracing::debug!(database = %id.to_hex(), error = %e, "database group already initialised")
-        }
-    }
 }
 
 /// A database this miner serves.
@@ -148,30 +135,14 @@ impl DatabaseHost {
                     .with_founders(members.values().map(|p| p.node_id).collect()),
             ),
         );
-        // Only an empty log takes the initial membership (asking again would
-        // make openraft log an error on every restart). One member founds
-        // the group (the lowest Raft id); the others wait for its leader to
-        // reach them (the handler admits the profile's members until the
-        // membership arrives) and found it themselves only if none did (the
-        // founder may be down). Members that all initialise at once all
-        // campaign at once, and openraft 0.9 could then depose the first
-        // leader and take an election timeout (1-1.5 s) to settle, stalling
-        // the first writes.
-        let mut founding = None;
-        if !raft.is_initialized().await.unwrap_or(true) {
-            if members.keys().next() == Some(&raft_id(&me)) {
-                found(&raft, members, id).await;
-            } else {
-                let raft = raft.clone();
-                founding = Some(tokio::spawn(async move {
-                    tokio::time::sleep(FOUNDER_GRACE).await;
-                    if !raft.is_initialized().await.unwrap_or(true) {
-                        tracing::warn!(database = %id.to_hex(), "no leader reached this miner; founding the group");
-                        found(&raft, members, id).await;
-                    }
-                }));
-            }
-        }
+        // One member founds the group, the others only if it did not reach them.
+        let founding = found_group(
+            &raft,
+            members,
+            raft_id(&me),
+            format!("database {}", id.to_hex()),
+        )
+        .await;
         shared.set_audit(inner.audit.clone());
         let (batcher, batching) = WriteBatcher::start(raft.clone(), COMMIT_TIMEOUT);
         let host = Arc::new(DatabaseHost {
