@@ -101,6 +101,13 @@ pub struct WriteEnv {
     pub seed: [u8; 32],
 }
 
+/// Largest string, blob or row a statement may build or store (SQLite's
+/// `SQLITE_LIMIT_LENGTH`, 1 GB by default, on every connection): bounds the
+/// memory one request can make every replica allocate (`zeroblob(1e9)`), and
+/// no larger value fits in a network frame anyway. Part of the chain
+/// format: a write that exceeds it fails alike on every replica.
+pub const MAX_VALUE_BYTES: usize = 16 << 20;
+
 /// Bounds on what one request may cost.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
@@ -246,7 +253,7 @@ impl Executor {
             Connection::open_with_flags(path, flags)
         }
         .map_err(SqlError::storage("open the database"))?;
-        lean(&writer);
+        lean(&writer)?;
         writer.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         configure_writer(&writer)?;
         let entropy = if resolves {
@@ -659,10 +666,16 @@ impl Executor {
 
 /// Trims a fresh connection's fixed memory (many idle databases share a
 /// miner); a refusal only costs memory, so it is logged, not returned.
-fn lean(conn: &Connection) {
+/// Settings of every connection: no lookaside allocator, and values no
+/// longer than [`MAX_VALUE_BYTES`].
+fn lean(conn: &Connection) -> Result<(), SqlError> {
     if let Err(rc) = memory::disable_lookaside(conn) {
         tracing::warn!(rc, "SQLite kept its lookaside allocator");
     }
+    let max = i32::try_from(MAX_VALUE_BYTES).unwrap_or(i32::MAX);
+    conn.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH, max)
+        .map_err(SqlError::storage("limit value sizes"))?;
+    Ok(())
 }
 
 /// Pragmas of the writer connection (see the module doc for `synchronous`).
@@ -756,7 +769,7 @@ impl Reader {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags)
             .map_err(SqlError::storage("open a read connection"))?;
-        lean(&conn);
+        lean(&conn)?;
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(SqlError::storage("configure the reader"))?;
         conn.execute_batch("PRAGMA query_only = ON")

@@ -29,8 +29,8 @@ use rusqlite::types::ValueRef;
 use crate::crypto;
 use crate::hash::{HASH_LEN, PrefixHasher, Tag};
 
-/// Largest `randomblob()` SQLite accepts by default (`SQLITE_MAX_LENGTH`).
-const MAX_BLOB: usize = 1_000_000_000;
+/// Largest `randomblob()`: the longest value a connection accepts.
+const MAX_BLOB: usize = super::MAX_VALUE_BYTES;
 
 /// The seeded byte stream of one write request.
 #[derive(Clone)]

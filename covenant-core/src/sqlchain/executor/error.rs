@@ -202,6 +202,15 @@ impl SqlError {
             };
         }
         let message = match e {
+            // SQLite's own check, or `randomblob()`'s (whose code becomes SQLITE_ERROR).
+            rusqlite::Error::SqliteFailure(f, Some(msg))
+                if f.code == rusqlite::ErrorCode::TooBig || msg == "string or blob too big" =>
+            {
+                format!(
+                    "{msg}: a string, blob or row may hold at most {} MiB; store larger data in pieces",
+                    super::MAX_VALUE_BYTES >> 20
+                )
+            }
             rusqlite::Error::SqliteFailure(_, Some(msg)) if !msg.is_empty() => msg.clone(),
             rusqlite::Error::MultipleStatement => {
                 "could not split the SQL into single statements".to_owned()

@@ -792,3 +792,27 @@ fn admit_decides_in_the_batch_transaction_and_is_asked_again_on_a_retry() {
         vec![vec![int(1)], vec![int(3)]]
     );
 }
+
+#[test]
+fn values_larger_than_the_limit_are_refused_and_change_nothing() {
+    let (_d, mut ex) = open();
+    w(&mut ex, "CREATE TABLE t (x)").unwrap();
+    let max = MAX_VALUE_BYTES;
+    // A row holds its values and a few bytes of header.
+    let fits = max - 16;
+    w(&mut ex, &format!("INSERT INTO t VALUES (zeroblob({fits}))")).unwrap();
+    for sql in [
+        format!("INSERT INTO t VALUES (zeroblob({}))", max + 1),
+        format!("INSERT INTO t VALUES (randomblob({}))", max + 1),
+        "UPDATE t SET x = x || x".to_string(),
+    ] {
+        let err = w(&mut ex, &sql).unwrap_err();
+        assert!(err.to_string().contains("at most 16 MiB"), "{sql}: {err}");
+    }
+    let err = r(&ex, &format!("SELECT length(zeroblob({}))", max + 1)).unwrap_err();
+    assert!(err.to_string().contains("too big"), "{err}");
+    assert_eq!(
+        rows(&ex, "SELECT count(*), max(length(x)) FROM t"),
+        vec![vec![int(1), int(fits as i64)]]
+    );
+}
