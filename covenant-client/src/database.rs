@@ -173,7 +173,8 @@ impl Database {
                 .await?
         };
         if kind == QueryKind::Write {
-            self.acks.record(id, &response.outcome);
+            self.acks
+                .record(id, request.body.timestamp, &response.outcome);
         }
         outcome_results(response.outcome)
     }

@@ -204,13 +204,12 @@ impl Database {
         &self,
         source: Source,
         request: Hash,
+        timestamp: u64,
     ) -> Result<(Hash, Option<(u64, u64)>), ClientError> {
+        let asked = (self.id(), request, timestamp);
         let at = match source {
-            Source::Leader => self.call::<LocateRequest>(&(self.id(), request)).await?,
-            Source::Miner(m) => {
-                self.call_miner::<LocateRequest>(m, &(self.id(), request))
-                    .await?
-            }
+            Source::Leader => self.call::<LocateRequest>(&asked).await?,
+            Source::Miner(m) => self.call_miner::<LocateRequest>(m, &asked).await?,
         };
         Ok((request, at))
     }
@@ -325,13 +324,13 @@ impl Database {
         source: Source,
         acks: &[AckedWrite],
     ) -> Result<Vec<Option<(u64, u64)>>, ClientError> {
-        let unknown: Vec<Hash> = acks
+        let unknown: Vec<(Hash, u64)> = acks
             .iter()
             .filter(|a| a.located.is_none())
-            .map(|a| a.request)
+            .map(|a| (a.request, a.timestamp))
             .collect();
         let answers: HashMap<Hash, Option<(u64, u64)>> = futures::stream::iter(unknown)
-            .map(|h| self.locate(source, h))
+            .map(|(h, t)| self.locate(source, h, t))
             .buffered(IN_FLIGHT * 2)
             .try_collect()
             .await?;

@@ -270,7 +270,7 @@ async fn create_write_read_seal_and_restart() {
     let write_hash = w.hash().unwrap();
     let (count, index) = eventually("the write to be sealed", || async {
         db.pool
-            .call::<LocateRequest>(f.miner.node_id(), &(id, write_hash), T)
+            .call::<LocateRequest>(f.miner.node_id(), &(id, write_hash, w.body.timestamp), T)
             .await
             .ok()
             .flatten()

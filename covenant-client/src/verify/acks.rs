@@ -17,6 +17,8 @@ pub const ACK_CAPACITY: usize = 10_000;
 pub(crate) struct AckedWrite {
     /// The request id.
     pub(crate) request: Hash,
+    /// The request's timestamp (ms): the miners' request index is ordered by it.
+    pub(crate) timestamp: u64,
     /// The digest of the answer the client got (`None` if it could not be computed).
     pub(crate) response_digest: Option<Hash>,
     /// Block number and position, once a `verify` proved it there.
@@ -49,10 +51,11 @@ impl AckLog {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Remembers that write `request` was answered with `outcome`.
-    pub(crate) fn record(&self, request: Hash, outcome: &Outcome) {
+    /// Remembers that write `request`, signed at `timestamp`, was answered with `outcome`.
+    pub(crate) fn record(&self, request: Hash, timestamp: u64, outcome: &Outcome) {
         let entry = AckedWrite {
             request,
+            timestamp,
             response_digest: outcome.digest().ok(),
             located: None,
         };
@@ -99,7 +102,7 @@ mod tests {
     fn keeps_the_most_recent_and_remembers_locations() {
         let log = AckLog::with_capacity(3);
         for i in 0..5 {
-            log.record(h(i), &Outcome::Ok(vec![]));
+            log.record(h(i), i, &Outcome::Ok(vec![]));
         }
         assert_eq!(log.requests(), [h(2), h(3), h(4)]);
         log.set_located(&HashMap::from([(h(3), (7, 1))]));

@@ -94,9 +94,10 @@ impl Chain {
     }
 
     fn ack(&self, count: usize, index: usize) -> AckedWrite {
-        let request = self.blocks[count].writes[index].request.hash().unwrap();
+        let signed = &self.blocks[count].writes[index].request;
+        let request = signed.hash().unwrap();
         let log = AckLog::default();
-        log.record(request, &self.outcomes[&request]);
+        log.record(request, signed.body.timestamp, &self.outcomes[&request]);
         log.snapshot().remove(0)
     }
 

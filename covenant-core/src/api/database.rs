@@ -63,11 +63,13 @@ impl Method for GetHead {
     type Response = DbHead;
 }
 
-/// Which block (number, position) recorded a request, once sealed.
+/// Which block (number, position) recorded a request, once sealed; the
+/// request is named by its id and its body's timestamp (ms), which the
+/// index is ordered by.
 pub struct LocateRequest;
 impl Method for LocateRequest {
     const NAME: &'static str = "db.locate";
     const IDEMPOTENT: bool = true;
-    type Request = (DatabaseId, Hash);
+    type Request = (DatabaseId, Hash, u64);
     type Response = Option<(u64, u64)>;
 }

@@ -413,9 +413,9 @@ impl DatabaseShared {
         self.with_exec(|e| Ok(e.with_connection(|c| ledger::block_by_hash(c, hash))?))
     }
 
-    /// Where the request `hash` was recorded: (block number, position).
-    pub fn locate(&self, hash: &Hash) -> Result<Option<(u64, u64)>, DatabaseError> {
-        self.with_exec(|e| Ok(e.with_connection(|c| ledger::locate(c, hash))?))
+    /// Where the request `key` names was recorded: (block number, position).
+    pub fn locate(&self, key: &ledger::RequestKey) -> Result<Option<(u64, u64)>, DatabaseError> {
+        self.with_exec(|e| Ok(e.with_connection(|c| ledger::locate(c, key))?))
     }
 
     /// Every user table's rows, for comparing replicas.
@@ -506,9 +506,10 @@ impl DatabaseShared {
                         // recorded. Asked in the batch's transaction, so the
                         // check costs no transaction of its own.
                         |i, conn| -> Result<Result<(), Duplicate>, DatabaseError> {
-                            let (_, body, repeat) = at_position(i)?;
+                            let (w, body, repeat) = at_position(i)?;
                             let id = *body.id();
-                            let at = match ledger::applied_at(conn, pending, &id)? {
+                            let key = ledger::RequestKey::of(&w.request, id);
+                            let at = match ledger::applied_at(conn, pending, &key)? {
                                 Some(at) => at,
                                 None if repeat => ledger::AppliedAt::Pending,
                                 None => return Ok(Ok(())),
@@ -1155,7 +1156,12 @@ mod seal_tests {
         );
         for (i, e) in block.writes.iter().enumerate() {
             assert_eq!(
-                replica.locate(&e.request.hash().unwrap()).unwrap(),
+                replica
+                    .locate(&ledger::RequestKey::of(
+                        &e.request,
+                        e.request.hash().unwrap()
+                    ))
+                    .unwrap(),
                 Some((1, i as u64))
             );
         }

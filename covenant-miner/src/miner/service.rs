@@ -13,6 +13,7 @@ use covenant_core::consensus::GroupId;
 use covenant_core::error::ErrorCode;
 use covenant_core::net::{NetError, Router, RpcError};
 use covenant_core::sqlchain::block::BlockEntry;
+use covenant_core::sqlchain::ledger::RequestKey;
 use covenant_core::sqlchain::request::{
     Outcome, QueryKind, QueryResponse, ReadLevel, SignedRequest,
 };
@@ -287,9 +288,10 @@ pub(crate) fn mount(router: &mut Router, inner: Arc<MinerInner>) -> Result<(), N
         async move { Ok(host_of(&i, &db)?.head()) }
     })?;
     let i = inner;
-    router.register::<LocateRequest, _, _>(move |_, (db, hash)| {
+    router.register::<LocateRequest, _, _>(move |_, (db, id, timestamp)| {
         let i = i.clone();
-        async move { host_of(&i, &db)?.shared().locate(&hash).map_err(storage) }
+        let key = RequestKey { id, timestamp };
+        async move { host_of(&i, &db)?.shared().locate(&key).map_err(storage) }
     })?;
     Ok(())
 }
