@@ -159,8 +159,13 @@ pub fn init(conn: &Connection) -> Result<(), LedgerError> {
             .map_err(sql("add the outcome column"))?;
     }
     if !has_column(conn, "_covenant_pending", "timestamp")? {
-        conn.execute_batch("ALTER TABLE _covenant_pending ADD COLUMN timestamp INTEGER")
-            .map_err(sql("add the timestamp column"))?;
+        // Rows up to now keep no timestamp: note where those with one start.
+        conn.execute_batch(
+            "ALTER TABLE _covenant_pending ADD COLUMN timestamp INTEGER;
+             INSERT OR REPLACE INTO _covenant_meta (key, value)
+             SELECT 'timestamps_from', COALESCE(MAX(seq), 0) + 1 FROM _covenant_pending;",
+        )
+        .map_err(sql("add the timestamp column"))?;
     }
     // Replaced by `PendingIndex`: maintaining it cost a page write per write.
     conn.execute_batch("DROP INDEX IF EXISTS _covenant_pending_request")
@@ -467,15 +472,23 @@ pub fn append_sealed(conn: &Connection, parts: SealedParts<'_>) -> Result<(), Le
     )
     .and_then(|mut s| s.execute(params![count, first_seq, last_seq]))
     .map_err(sql("index requests"))?;
-    conn.prepare_cached(
-        "INSERT OR IGNORE INTO _covenant_requests (hash, count, idx)
-         SELECT request, ?1, i FROM (
-             SELECT timestamp, request, ROW_NUMBER() OVER (ORDER BY seq) - 1 AS i
-             FROM _covenant_pending WHERE seq BETWEEN ?2 AND ?3)
-         WHERE timestamp IS NULL ORDER BY request",
-    )
-    .and_then(|mut s| s.execute(params![count, first_seq, last_seq]))
-    .map_err(sql("index requests"))?;
+    // Only a file that had pending rows when timestamps were added has
+    // rows without one (the meta value is the first row with one).
+    let timestamps_from: Option<i64> = conn
+        .prepare_cached("SELECT value FROM _covenant_meta WHERE key = 'timestamps_from'")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)).optional())
+        .map_err(sql("index requests"))?;
+    if timestamps_from.is_some_and(|from| first_seq.is_some_and(|first| first < from)) {
+        conn.prepare_cached(
+            "INSERT OR IGNORE INTO _covenant_requests (hash, count, idx)
+             SELECT request, ?1, i FROM (
+                 SELECT timestamp, request, ROW_NUMBER() OVER (ORDER BY seq) - 1 AS i
+                 FROM _covenant_pending WHERE seq BETWEEN ?2 AND ?3)
+             WHERE timestamp IS NULL ORDER BY request",
+        )
+        .and_then(|mut s| s.execute(params![count, first_seq, last_seq]))
+        .map_err(sql("index requests"))?;
+    }
     {
         let mut idx = conn
             .prepare_cached(
