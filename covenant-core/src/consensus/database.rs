@@ -605,6 +605,8 @@ impl DatabaseShared {
                 Ok(DbApplied::Writes(outcomes))
             }
             Some(DbCommand::Seal(proposal)) => {
+                // Fewer than it claims is refused by `check_seal`.
+                let sealed = pending.oldest(proposal.writes);
                 let result = exec
                     .transaction(|conn| -> Result<DbApplied, DatabaseError> {
                         let result = match check_seal(conn, pending, &self.id, &proposal)? {
@@ -616,7 +618,7 @@ impl DatabaseShared {
                                         producer_key: &proposal.producer_key,
                                         signature: &proposal.signature,
                                         hash: &hash,
-                                        writes: proposal.writes,
+                                        writes: &sealed,
                                         reads: &proposal.reads,
                                     },
                                 )?;

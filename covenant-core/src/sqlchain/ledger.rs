@@ -20,15 +20,16 @@
 //! together. The block bytes are exactly `encode_versioned(SqlBlock)`:
 //! bincode writes a struct as its fields back to back and a sequence as its
 //! length then its items, so the concatenation is the encoding (the tests
-//! check it byte for byte). The request ids are indexed with `INSERT …
-//! SELECT` in key order, so each index page is visited once per block, not
-//! once per write.
+//! check it byte for byte). The request index is keyed by each request's
+//! timestamp, then its id ([`RequestKey`]), and a block's entries are
+//! inserted in key order, so they land together at the index's recent end.
 //!
 //! Applying must stay cheap too, so a pending write costs one row: the
 //! writer mirrors in memory what the hot paths ask of the pending writes
-//! ([`PendingIndex`]: request ids, leaves, sizes), so the at-most-once
-//! check ([`applied_at`]) needs no index (whose random-order inserts cost a
-//! page write per write) and sealing reads no pending row to learn leaves.
+//! ([`PendingIndex`]: request ids, timestamps, rows, leaves, sizes), so the
+//! at-most-once check ([`applied_at`]) needs no index on pending rows
+//! (whose random-order inserts cost a page write per write) and sealing
+//! reads no pending row: not to learn leaves, nor to index the requests.
 //!
 //! Schema history: `_covenant_pending` had only `(seq, entry)` before the
 //! `leaf`, `request` and `size` columns; [`init`] adds them to an older file
@@ -39,7 +40,10 @@
 //! columns, NULL in those blocks, which are read whole as before. Each
 //! pending row also keeps its write's encoded outcome, to answer a resend
 //! of the request ([`recorded_outcome`]); rows from before that have NULL
-//! there, and a resend of one is refused instead.
+//! there, and a resend of one is refused instead. The request index was
+//! keyed by id alone (`_covenant_requests`, whose random inserts rewrote
+//! pages all over it for every block): it keeps what it holds, and the
+//! rows that have no `timestamp` (written before) are indexed there too.
 //!
 //! Imports the block and request types and the codec; never the executor,
 //! consensus or the network.
@@ -159,13 +163,8 @@ pub fn init(conn: &Connection) -> Result<(), LedgerError> {
             .map_err(sql("add the outcome column"))?;
     }
     if !has_column(conn, "_covenant_pending", "timestamp")? {
-        // Rows up to now keep no timestamp: note where those with one start.
-        conn.execute_batch(
-            "ALTER TABLE _covenant_pending ADD COLUMN timestamp INTEGER;
-             INSERT OR REPLACE INTO _covenant_meta (key, value)
-             SELECT 'timestamps_from', COALESCE(MAX(seq), 0) + 1 FROM _covenant_pending;",
-        )
-        .map_err(sql("add the timestamp column"))?;
+        conn.execute_batch("ALTER TABLE _covenant_pending ADD COLUMN timestamp INTEGER")
+            .map_err(sql("add the timestamp column"))?;
     }
     // Replaced by `PendingIndex`: maintaining it cost a page write per write.
     conn.execute_batch("DROP INDEX IF EXISTS _covenant_pending_request")
@@ -307,6 +306,7 @@ pub fn push_pending(
     .map_err(sql("write pending"))?;
     Ok(PendingRow {
         seq: conn.last_insert_rowid(),
+        timestamp: Some(request.body.timestamp),
         leaf: PendingLeaf { leaf, size },
     })
 }
@@ -316,6 +316,8 @@ pub fn push_pending(
 pub struct PendingRow {
     /// Its `_covenant_pending` row.
     pub seq: i64,
+    /// Its request's timestamp (`None` in rows written before rows kept it).
+    pub timestamp: Option<u64>,
     /// Its leaf and size.
     pub leaf: PendingLeaf,
 }
@@ -408,8 +410,8 @@ pub struct SealedParts<'a> {
     pub signature: &'a Signature,
     /// Its hash (of `header`).
     pub hash: &'a Hash,
-    /// How many of the oldest pending writes it seals.
-    pub writes: u64,
+    /// The oldest pending writes, which it seals ([`PendingIndex::oldest`]).
+    pub writes: &'a [(Hash, PendingRow)],
     /// Its reads.
     pub reads: &'a [BlockEntry],
 }
@@ -417,7 +419,8 @@ pub struct SealedParts<'a> {
 /// Stores the block `parts` describes, indexes its requests and drops the
 /// pending writes it seals, without decoding them (see the module doc).
 pub fn append_sealed(conn: &Connection, parts: SealedParts<'_>) -> Result<(), LedgerError> {
-    let n = i64::try_from(parts.writes).unwrap_or(i64::MAX);
+    let writes = parts.writes.len() as u64;
+    let n = i64::try_from(writes).unwrap_or(i64::MAX);
     let count = i64::try_from(parts.header.count).unwrap_or(i64::MAX);
     let height = i64::try_from(parts.header.height).unwrap_or(i64::MAX);
     // SqlBlock = header, producer_key, signature, writes, reads.
@@ -426,21 +429,30 @@ pub fn append_sealed(conn: &Connection, parts: SealedParts<'_>) -> Result<(), Le
     data.extend_from_slice(&codec::encode(parts.header)?);
     data.extend_from_slice(&codec::encode(parts.producer_key)?);
     data.extend_from_slice(&codec::encode(parts.signature)?);
-    data.extend_from_slice(&codec::encode(&parts.writes)?);
-    let (first_seq, last_seq, found): (Option<i64>, Option<i64>, i64) = conn
-        .prepare_cached(concat!(
-            "SELECT MIN(seq), MAX(seq), COUNT(*) FROM (SELECT seq FROM _covenant_pending \
-             WHERE seq > ",
-            sealed_upto!(),
-            " ORDER BY seq LIMIT ?1)"
-        ))
-        .and_then(|mut s| s.query_row(params![n], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))))
-        .map_err(sql("read sealed pending"))?;
-    if u64::try_from(found).ok() != Some(parts.writes) {
-        return Err(LedgerError::Corrupt(format!(
-            "block {} seals {} writes but {found} are pending",
-            parts.header.count, parts.writes
-        )));
+    data.extend_from_slice(&codec::encode(&writes)?);
+    // The rows come from the writer's index, so only their ends are
+    // checked (reading every row cost more than the rest of sealing): no
+    // row after the last sealed one is ever deleted, so the oldest `n`
+    // pending rows run from the oldest one, `n` in a row.
+    let first_seq = parts.writes.first().map(|(_, r)| r.seq);
+    let last_seq = parts.writes.last().map(|(_, r)| r.seq);
+    if let (Some(first), Some(last)) = (first_seq, last_seq) {
+        let (oldest, has_last): (Option<i64>, bool) = conn
+            .prepare_cached(concat!(
+                "SELECT (SELECT seq FROM _covenant_pending WHERE seq > ",
+                sealed_upto!(),
+                " ORDER BY seq LIMIT 1), EXISTS (SELECT 1 FROM _covenant_pending WHERE seq = ?1)"
+            ))
+            .and_then(|mut s| s.query_row(params![last], |r| Ok((r.get(0)?, r.get(1)?))))
+            .map_err(sql("read sealed pending"))?;
+        if oldest != Some(first) || !has_last || last.checked_sub(first) != Some(n - 1) {
+            return Err(LedgerError::Corrupt(format!(
+                "block {} seals rows {first}..={last} as its {n} writes, but they are not \
+                 the oldest pending rows (the oldest is {})",
+                parts.header.count,
+                oldest.map_or("none".to_string(), |o| o.to_string())
+            )));
+        }
     }
     // The writes stay where they are; the block row holds the rest.
     let split = i64::try_from(data.len()).unwrap_or(i64::MAX);
@@ -461,33 +473,41 @@ pub fn append_sealed(conn: &Connection, parts: SealedParts<'_>) -> Result<(), Le
         ])
     })
     .map_err(sql("write block"))?;
-    // Inserted in key order; rows written before pending rows kept their
-    // request's timestamp go to the index by id alone.
-    conn.prepare_cached(
-        "INSERT OR IGNORE INTO _covenant_requests_by_time (timestamp, hash, count, idx)
-         SELECT timestamp, request, ?1, i FROM (
-             SELECT timestamp, request, ROW_NUMBER() OVER (ORDER BY seq) - 1 AS i
-             FROM _covenant_pending WHERE seq BETWEEN ?2 AND ?3)
-         WHERE timestamp IS NOT NULL ORDER BY timestamp, request",
-    )
-    .and_then(|mut s| s.execute(params![count, first_seq, last_seq]))
-    .map_err(sql("index requests"))?;
-    // Only a file that had pending rows when timestamps were added has
-    // rows without one (the meta value is the first row with one).
-    let timestamps_from: Option<i64> = conn
-        .prepare_cached("SELECT value FROM _covenant_meta WHERE key = 'timestamps_from'")
-        .and_then(|mut s| s.query_row([], |r| r.get(0)).optional())
-        .map_err(sql("index requests"))?;
-    if timestamps_from.is_some_and(|from| first_seq.is_some_and(|first| first < from)) {
-        conn.prepare_cached(
-            "INSERT OR IGNORE INTO _covenant_requests (hash, count, idx)
-             SELECT request, ?1, i FROM (
-                 SELECT timestamp, request, ROW_NUMBER() OVER (ORDER BY seq) - 1 AS i
-                 FROM _covenant_pending WHERE seq BETWEEN ?2 AND ?3)
-             WHERE timestamp IS NULL ORDER BY request",
-        )
-        .and_then(|mut s| s.execute(params![count, first_seq, last_seq]))
-        .map_err(sql("index requests"))?;
+    // Indexed in key order: by time and id, or by id alone for rows
+    // written before rows kept their request's timestamp.
+    let mut by_time = Vec::with_capacity(parts.writes.len());
+    let mut by_id = Vec::new();
+    for (i, (id, row)) in parts.writes.iter().enumerate() {
+        let i = i as i64;
+        match row.timestamp {
+            Some(t) => by_time.push((sql_time(t), id, i)),
+            None => by_id.push((id, i)),
+        }
+    }
+    by_time.sort_unstable();
+    by_id.sort_unstable();
+    {
+        let mut insert = conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO _covenant_requests_by_time (timestamp, hash, count, idx) \
+                 VALUES (?1, ?2, ?3, ?4)",
+            )
+            .map_err(sql("index requests"))?;
+        for (t, id, i) in by_time {
+            insert
+                .execute(params![t, id.as_bytes().as_slice(), count, i])
+                .map_err(sql("index requests"))?;
+        }
+        let mut legacy = conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO _covenant_requests (hash, count, idx) VALUES (?1, ?2, ?3)",
+            )
+            .map_err(sql("index requests"))?;
+        for (id, i) in by_id {
+            legacy
+                .execute(params![id.as_bytes().as_slice(), count, i])
+                .map_err(sql("index requests"))?;
+        }
     }
     {
         let mut idx = conn
@@ -773,8 +793,8 @@ pub fn recorded_outcome(
 /// otherwise (opened, replaced by a snapshot).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct PendingIndex {
-    /// Oldest first, as `_covenant_pending` orders them.
-    order: VecDeque<(Hash, PendingLeaf)>,
+    /// Request ids and rows, oldest first, as `_covenant_pending` orders them.
+    order: VecDeque<(Hash, PendingRow)>,
     /// Each pending request id: how many times it is pending (once, unless
     /// an older file recorded a request twice before the at-most-once
     /// check) and the row of its first application.
@@ -788,7 +808,7 @@ impl PendingIndex {
     pub fn load(conn: &Connection) -> Result<PendingIndex, LedgerError> {
         let mut stmt = conn
             .prepare(concat!(
-                "SELECT request, leaf, size, seq FROM _covenant_pending WHERE seq > ",
+                "SELECT request, leaf, size, seq, timestamp FROM _covenant_pending WHERE seq > ",
                 sealed_upto!(),
                 " ORDER BY seq"
             ))
@@ -808,10 +828,12 @@ impl PendingIndex {
             let leaf = blob(row, 1, "pending leaf")?;
             let size: i64 = row.get(2).map_err(sql("read pending requests"))?;
             let seq: i64 = row.get(3).map_err(sql("read pending requests"))?;
+            let timestamp: Option<i64> = row.get(4).map_err(sql("read pending requests"))?;
             index.push(
                 id,
                 PendingRow {
                     seq,
+                    timestamp: timestamp.map(|t| t.max(0) as u64),
                     leaf: PendingLeaf {
                         leaf,
                         size: size.max(0) as u64,
@@ -844,14 +866,21 @@ impl PendingIndex {
     pub fn push(&mut self, id: Hash, row: PendingRow) {
         self.counts.entry(id).or_insert((0, row.seq)).0 += 1;
         self.newest = self.newest.max(row.seq);
-        self.order.push_back((id, row.leaf));
+        self.order.push_back((id, row));
     }
 
     /// The leaves and sizes of the oldest `limit` pending writes (all if
     /// `None`), oldest first: what [`pending_leaves`] reads from the file.
     pub fn leaves(&self, limit: Option<u64>) -> Vec<PendingLeaf> {
         let n = limit.map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
-        self.order.iter().take(n).map(|(_, leaf)| *leaf).collect()
+        self.order.iter().take(n).map(|(_, row)| row.leaf).collect()
+    }
+
+    /// The oldest `n` pending writes (fewer if fewer are pending): what a
+    /// block sealing them stores ([`SealedParts::writes`]).
+    pub fn oldest(&self, n: u64) -> Vec<(Hash, PendingRow)> {
+        let n = usize::try_from(n).unwrap_or(usize::MAX);
+        self.order.iter().take(n).copied().collect()
     }
 
     /// Notes that a block sealed the oldest `writes` pending writes.
@@ -968,6 +997,10 @@ mod tests {
             "the root from the stored leaves is the root over the entries"
         );
         let hash = block.hash().unwrap();
+        let sealed = PendingIndex::load(conn)
+            .unwrap()
+            .oldest(writes.len() as u64);
+        assert_eq!(sealed.len(), writes.len(), "that many writes are pending");
         append_sealed(
             conn,
             SealedParts {
@@ -975,7 +1008,7 @@ mod tests {
                 producer_key: &block.producer_key,
                 signature: &block.signature,
                 hash: &hash,
-                writes: writes.len() as u64,
+                writes: &sealed,
                 reads,
             },
         )
@@ -1049,45 +1082,64 @@ mod tests {
     }
 
     #[test]
-    fn sealing_more_writes_than_pending_is_refused_whole() {
+    fn sealing_rows_other_than_the_oldest_pending_is_refused_whole() {
         let conn = Connection::open_in_memory().unwrap();
         init(&conn).unwrap();
         let user = PrivateKey::generate().unwrap();
         let miner = PrivateKey::generate().unwrap();
-        let e = entry(&user, 1, QueryKind::Write);
-        push(&conn, &e);
+        let writes: Vec<_> = (1..=3).map(|i| entry(&user, i, QueryKind::Write)).collect();
+        for e in &writes {
+            push(&conn, e);
+        }
         let block = SqlBlock::seal(
             db(),
             0,
             0,
             Hash::ZERO,
             1,
-            vec![e.clone(), e],
+            writes[1..].to_vec(),
             vec![],
             NodeId::compute(&miner.public_key(), &Nonce::default()),
             &miner,
         )
         .unwrap();
-        let tx = conn.unchecked_transaction().unwrap();
-        let err = append_sealed(
-            &tx,
-            SealedParts {
-                header: &block.header,
-                producer_key: &block.producer_key,
-                signature: &block.signature,
-                hash: &block.hash().unwrap(),
-                writes: 2,
-                reads: &[],
-            },
-        )
-        .unwrap_err();
-        assert!(
-            err.to_string().contains("seals 2 writes but 1 are pending"),
-            "{err}"
-        );
-        drop(tx);
-        assert_eq!(pending_len(&conn).unwrap(), 1);
-        assert_eq!(head_link(&conn).unwrap(), None);
+        let pending = PendingIndex::load(&conn).unwrap().oldest(3);
+        let fake = |seq: i64| {
+            (
+                pending[0].0,
+                PendingRow {
+                    seq,
+                    ..pending[0].1
+                },
+            )
+        };
+        // Skipping the oldest, a row that does not exist, or a gap.
+        for rows in [
+            pending[1..].to_vec(),
+            vec![pending[1], fake(9)],
+            vec![pending[0], pending[2]],
+        ] {
+            let tx = conn.unchecked_transaction().unwrap();
+            let err = append_sealed(
+                &tx,
+                SealedParts {
+                    header: &block.header,
+                    producer_key: &block.producer_key,
+                    signature: &block.signature,
+                    hash: &block.hash().unwrap(),
+                    writes: &rows,
+                    reads: &[],
+                },
+            )
+            .unwrap_err();
+            assert!(
+                err.to_string().contains("not the oldest pending rows"),
+                "{err}"
+            );
+            drop(tx);
+            assert_eq!(pending_len(&conn).unwrap(), 3);
+            assert_eq!(head_link(&conn).unwrap(), None);
+        }
     }
 
     #[test]
