@@ -17,16 +17,19 @@ use covenant_core::sqlchain::request::{
 
 use super::*;
 
-/// A fake miner: answers `db.head` with `head(call number)` and never answers `db.query`.
+/// A fake miner: answers `db.head` with `head(call number)` and
+/// `db.query` with `query(call number)`, or never when that is `None`.
+/// Calls of both methods count.
 struct FakeMiner {
     identity: NodeIdentity,
     calls: Arc<AtomicU64>,
     server: RpcServer,
 }
 
-async fn fake_miner<F>(head: F) -> FakeMiner
+async fn fake<H, Q>(head: H, query: Q) -> FakeMiner
 where
-    F: Fn(u64, NodeId) -> Result<DbHead, RpcError> + Send + Sync + 'static,
+    H: Fn(u64, NodeId) -> Result<DbHead, RpcError> + Send + Sync + 'static,
+    Q: Fn(u64) -> Option<Result<QueryResponse, RpcError>> + Send + Sync + 'static,
 {
     let identity = NodeIdentity::mine_weak(0).unwrap();
     let me = identity.node_id();
@@ -43,10 +46,15 @@ where
     let c = calls.clone();
     router
         .register::<QueryMethod, _, _>(move |_, _| {
-            c.fetch_add(1, Ordering::SeqCst);
+            let r = query(c.fetch_add(1, Ordering::SeqCst));
             async move {
-                tokio::time::sleep(Duration::from_secs(30)).await;
-                Err(RpcError::new(ErrorCode::Internal, "too late"))
+                match r {
+                    Some(r) => r,
+                    None => {
+                        tokio::time::sleep(Duration::from_secs(30)).await;
+                        Err(RpcError::new(ErrorCode::Internal, "too late"))
+                    }
+                }
             }
         })
         .unwrap();
@@ -60,6 +68,22 @@ where
         calls,
         server,
     }
+}
+
+/// A fake miner whose `db.head` answers `head(call number)` and whose `db.query` never answers.
+async fn fake_miner<F>(head: F) -> FakeMiner
+where
+    F: Fn(u64, NodeId) -> Result<DbHead, RpcError> + Send + Sync + 'static,
+{
+    fake(head, |_| None).await
+}
+
+/// A fake leader whose `db.query` answers `answer(call number)`, or never when that is `None`.
+async fn fake_writer<F>(answer: F) -> FakeMiner
+where
+    F: Fn(u64) -> Option<Result<QueryResponse, RpcError>> + Send + Sync + 'static,
+{
+    fake(|_, me| serve(me), answer).await
 }
 
 impl FakeMiner {
@@ -160,41 +184,6 @@ async fn final_refusals_are_typed_and_not_retried() {
     assert_eq!(miner.calls(), 1);
 }
 
-/// A fake miner whose `db.query` answers `answer(call number)`, or never when that is `None`.
-async fn fake_writer<F>(answer: F) -> FakeMiner
-where
-    F: Fn(u64) -> Option<Result<QueryResponse, RpcError>> + Send + Sync + 'static,
-{
-    let identity = NodeIdentity::mine_weak(0).unwrap();
-    let calls = Arc::new(AtomicU64::new(0));
-    let mut router = Router::new();
-    let c = calls.clone();
-    router
-        .register::<QueryMethod, _, _>(move |_, _| {
-            let r = answer(c.fetch_add(1, Ordering::SeqCst));
-            async move {
-                match r {
-                    Some(r) => r,
-                    None => {
-                        tokio::time::sleep(Duration::from_secs(30)).await;
-                        Err(RpcError::new(ErrorCode::Internal, "too late"))
-                    }
-                }
-            }
-        })
-        .unwrap();
-    let net = NetConfig::default();
-    let tls = TlsContext::new(&identity, &net).unwrap();
-    let server = RpcServer::bind("127.0.0.1:0", &tls, router, net)
-        .await
-        .unwrap();
-    FakeMiner {
-        identity,
-        calls,
-        server,
-    }
-}
-
 fn answered() -> QueryResponse {
     QueryResponse {
         request_hash: covenant_core::hash::Hash::ZERO,
@@ -270,22 +259,8 @@ fn write_request() -> SignedRequest {
 async fn a_lost_write_answer_is_not_resent_unless_signed() {
     let miner = fake_miner(|_, me| serve(me)).await;
     let route = route_over(&[&miner]);
-    let key = PrivateKey::generate().unwrap();
-    let request = SignedRequest::sign(
-        RequestBody {
-            database: DatabaseId::default(),
-            user: key.public_key().address(),
-            timestamp: 1,
-            sequence: 1,
-            kind: QueryKind::Write,
-            read_level: ReadLevel::default(),
-            queries: vec![Query::new("INSERT INTO t VALUES (1)")],
-        },
-        &key,
-    )
-    .unwrap();
     let e = route
-        .call::<QueryMethod>(&request, soon(5_000), Resend::Never)
+        .call::<QueryMethod>(&write_request(), soon(5_000), Resend::Never)
         .await
         .unwrap_err();
     assert!(matches!(e, ClientError::WriteOutcomeUnknown { .. }), "{e}");
