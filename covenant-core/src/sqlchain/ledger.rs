@@ -681,6 +681,15 @@ fn sql_time(ms: u64) -> i64 {
 
 /// Which block (number) and position hold the request `key` names.
 pub fn locate(conn: &Connection, key: &RequestKey) -> Result<Option<(u64, u64)>, LedgerError> {
+    locate_in(conn, key, true)
+}
+
+/// [`locate`], asking the id-keyed index only if `legacy` (it may hold entries).
+fn locate_in(
+    conn: &Connection,
+    key: &RequestKey,
+    legacy: bool,
+) -> Result<Option<(u64, u64)>, LedgerError> {
     let at = |r: &rusqlite::Row<'_>| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64));
     let id = key.id.as_bytes().as_slice();
     // Cached: applying asks for every write (see `applied_at`).
@@ -693,7 +702,7 @@ pub fn locate(conn: &Connection, key: &RequestKey) -> Result<Option<(u64, u64)>,
                 .optional()
         })
         .map_err(sql("locate request"))?;
-    if found.is_some() {
+    if found.is_some() || !legacy {
         return Ok(found);
     }
     // Sealed before the index kept timestamps (empty in newer files).
@@ -727,7 +736,7 @@ pub fn applied_at(
     if pending.contains(&key.id) {
         return Ok(Some(AppliedAt::Pending));
     }
-    Ok(locate(conn, key)?.map(|(count, idx)| AppliedAt::Block { count, idx }))
+    Ok(locate_in(conn, key, pending.legacy)?.map(|(count, idx)| AppliedAt::Block { count, idx }))
 }
 
 /// The outcome the write of request `id`, applied at `at`, had: what a
@@ -801,6 +810,9 @@ pub struct PendingIndex {
     counts: HashMap<Hash, (u32, i64)>,
     /// The newest `_covenant_pending` row (sealed or not); 0 if none.
     newest: i64,
+    /// Whether requests may be indexed by id alone (files from before the
+    /// index kept timestamps): else applying skips that index.
+    legacy: bool,
 }
 
 impl PendingIndex {
@@ -842,6 +854,15 @@ impl PendingIndex {
             );
         }
         drop(rows);
+        // Pending rows without a timestamp go there when they are sealed.
+        index.legacy = index.order.iter().any(|(_, row)| row.timestamp.is_none())
+            || conn
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM _covenant_requests)",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(sql("read pending requests"))?;
         index.newest = conn
             .query_row(
                 "SELECT COALESCE(MAX(seq), 0) FROM _covenant_pending",
@@ -1183,10 +1204,19 @@ mod tests {
         assert_eq!(block_by_count(&conn, 0).unwrap().unwrap(), b);
         // Old rows (no timestamp kept) are indexed by id, the new one by
         // time and id: each is found where the block put it.
+        let index = PendingIndex::load(&conn).unwrap();
         for (i, e) in all.iter().enumerate() {
             assert_eq!(
                 locate(&conn, &key(&e.request)).unwrap(),
                 Some((0, i as u64))
+            );
+            // Applying asks the id-keyed index too, since this file has one.
+            assert_eq!(
+                applied_at(&conn, &index, &key(&e.request)).unwrap(),
+                Some(AppliedAt::Block {
+                    count: 0,
+                    idx: i as u64
+                })
             );
         }
         let by_time: i64 = conn
