@@ -9,9 +9,9 @@ use std::time::{Duration, SystemTime};
 use covenant_client::Client;
 use covenant_core::api::chain::GetProvider;
 use covenant_core::config::{
-    BlockProducerInfo, Config, GenesisAccount, GenesisConfig, MinerConfig,
+    BlockProducerInfo, CONFIG_FILE_NAME, Config, GenesisAccount, GenesisConfig, MinerConfig,
 };
-use covenant_core::crypto::{Address, NodeId};
+use covenant_core::crypto::{Address, NodeId, write_key_file};
 use covenant_core::net::NodeIdentity;
 use covenant_core::types::{Balances, Token};
 
@@ -34,6 +34,10 @@ pub struct LocalNetOptions {
     pub sql_chain_period: Duration,
     /// Serve each miner's metrics on a free port.
     pub metrics: bool,
+    /// Start the miners in this process; when false, only write each one's
+    /// config.yaml and private.key (empty passphrase) for another process
+    /// to start (see [`LocalNet::miner_config_file`]).
+    pub start_miners: bool,
 }
 
 impl Default for LocalNetOptions {
@@ -45,6 +49,7 @@ impl Default for LocalNetOptions {
             bp_period: Duration::from_millis(200),
             sql_chain_period: Duration::from_millis(500),
             metrics: false,
+            start_miners: true,
         }
     }
 }
@@ -71,6 +76,22 @@ fn free_addr() -> Result<String> {
     })?;
     let port = l.local_addr().map(|a| a.port()).unwrap_or(0);
     Ok(format!("127.0.0.1:{port}"))
+}
+
+/// Writes `config`'s config.yaml and the identity's private.key (empty
+/// passphrase) into its config folder, as `cql generate -miner` would.
+fn write_node_files(config: &Config, id: &NodeIdentity) -> Result<()> {
+    let dir = config.config_dir();
+    let failed = |e: String| MinerError::Config {
+        path: dir.display().to_string(),
+        reason: e,
+    };
+    std::fs::create_dir_all(dir).map_err(|e| failed(e.to_string()))?;
+    config
+        .save(&dir.join(CONFIG_FILE_NAME))
+        .map_err(|e| failed(e.to_string()))?;
+    write_key_file(&config.private_key_path(), id.private_key(), b"")
+        .map_err(|e| failed(e.to_string()))
 }
 
 fn identity(difficulty: u32) -> Result<NodeIdentity> {
@@ -142,6 +163,11 @@ impl LocalNet {
                 provide_service_interval: Duration::from_secs(5),
                 ..MinerConfig::default()
             });
+            if !options.start_miners {
+                write_node_files(&c, &id)?;
+                miner_configs.push((c, id));
+                continue;
+            }
             let m = Miner::start(
                 c.clone(),
                 id.private_key().clone(),
@@ -202,6 +228,21 @@ impl LocalNet {
             .iter()
             .map(|(_, id)| id.address())
             .collect()
+    }
+
+    /// Miner `i`'s config.yaml, written when the network was started
+    /// without running its miners (`start_miners: false`).
+    pub fn miner_config_file(&self, i: usize) -> Option<PathBuf> {
+        self.miner_configs
+            .get(i)
+            .map(|(c, _)| c.config_dir().join(CONFIG_FILE_NAME))
+    }
+
+    /// Miner `i`'s listen address.
+    pub fn miner_listen_addr(&self, i: usize) -> Option<&str> {
+        self.miner_configs
+            .get(i)
+            .and_then(|(c, _)| c.listen_addr.as_deref())
     }
 
     /// Every miner's node id.

@@ -2,8 +2,9 @@
 //!
 //! `cargo run --release --example bench_db -- --nodes 3 [--eventual]
 //! [--vs-dqlite] [--clients 1,8,32,128] [--seconds 5]` starts one block
-//! producer and N miners in this process (in-process `LocalNet`, real TLS on
-//! loopback, durable Raft logs) and creates a database on all N miners
+//! producer in this process and N miners each in its own process (`node`;
+//! `LocalNet` configs, real TLS on loopback, durable Raft logs), as dqlite's
+//! nodes run, and creates a database on all N miners
 //! (strong, or eventual with `--eventual`). The load comes from a separate
 //! process: for each concurrency level the bench re-executes itself in a
 //! hidden `--client-worker` mode (`worker`), whose C clients each insert
@@ -18,6 +19,7 @@
 mod dqlite;
 mod idle;
 mod network;
+mod node;
 mod raw;
 mod report;
 mod worker;
@@ -28,6 +30,7 @@ use anyhow::bail;
 use clap::Parser;
 use covenant::core::types::Consistency;
 
+use crate::node::NodeArgs;
 use crate::report::Report;
 use crate::worker::{ClientPath, WorkerArgs};
 
@@ -73,6 +76,8 @@ struct BenchArgs {
     idle_dbs: Option<usize>,
     #[command(flatten)]
     worker: WorkerArgs,
+    #[command(flatten)]
+    node: NodeArgs,
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -84,6 +89,9 @@ async fn main() -> anyhow::Result<()> {
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_writer(std::io::stderr)
             .try_init();
+    }
+    if args.node.miner_node {
+        return node::run(&args.node).await;
     }
     if args.worker.client_worker {
         return worker::run(
@@ -160,7 +168,7 @@ async fn main() -> anyhow::Result<()> {
         );
         ours.push(l);
     }
-    setup.net.shutdown().await;
+    setup.shutdown().await;
 
     let raw_wps = if args.nodes == 1 {
         eprintln!("measuring raw rusqlite for {} s...", args.seconds);

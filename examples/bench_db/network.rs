@@ -1,7 +1,8 @@
-//! The network under test, inside the bench process: an in-process
-//! [`LocalNet`] (1 block producer, N miners, real TLS on loopback, durable
-//! Raft logs), one database on all N miners with a `kv` table, and the
-//! super client's config + key written to disk for the worker processes.
+//! The network under test: a [`LocalNet`] whose block producer runs in the
+//! bench process and whose N miners each run in their own process
+//! ([`node`](crate::node)), with real TLS on loopback and durable Raft logs;
+//! one database on all N miners with a `kv` table; and the super client's
+//! config + key written to disk for the worker processes.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -13,12 +14,15 @@ use covenant::core::crypto::write_key_file;
 use covenant::core::types::Consistency;
 use covenant::miner::localnet::{LocalNet, LocalNetOptions};
 
+use crate::node::{self, NodeProcess};
 use crate::worker::Target;
 
 /// A running network with the benchmark's database on it.
 pub struct Setup {
-    /// The network.
+    /// The network (its block producer; the miners run in `nodes`).
     pub net: LocalNet,
+    /// The miner processes.
+    pub nodes: Vec<NodeProcess>,
     /// What the workers need to reach the database.
     pub target: Target,
 }
@@ -33,12 +37,25 @@ pub async fn start(
     let options = LocalNetOptions {
         miners: nodes,
         sql_chain_period,
+        start_miners: false,
         ..LocalNetOptions::default()
     };
-    eprintln!("starting 1 block producer and {nodes} miners...");
+    eprintln!("starting 1 block producer and {nodes} miner processes...");
     let net = LocalNet::start(dir, options).await?;
+    let mut processes = Vec::new();
+    for i in 0..nodes {
+        let config = net
+            .miner_config_file(i)
+            .context("the network wrote no miner config")?;
+        processes.push(node::spawn(&config)?);
+    }
     let client = net.super_client()?;
-    net.wait_for_providers(Duration::from_secs(30)).await?;
+    if let Err(e) = net.wait_for_providers(Duration::from_secs(30)).await {
+        for p in &mut processes {
+            p.check_alive()?;
+        }
+        return Err(e.into());
+    }
     let db = client
         .create_database(CreateOptions {
             node_count: u16::try_from(nodes).context("--nodes is too large")?,
@@ -66,15 +83,17 @@ pub async fn start(
         .leader_guess()
         .context("the database has no leader")?;
     let leader_addr = net
-        .miners
+        .miner_ids()
         .iter()
-        .find(|m| m.node_id() == leader)
-        .map(|m| m.local_addr().to_string())
+        .position(|m| *m == leader)
+        .and_then(|i| net.miner_listen_addr(i))
+        .map(str::to_string)
         .context("the leader is not one of the miners")?;
     eprintln!("leader {leader} at {leader_addr}");
     let config = write_client_config(&net, &dir.join("bench_client"))?;
     Ok(Setup {
         net,
+        nodes: processes,
         target: Target {
             config,
             db,
@@ -82,6 +101,16 @@ pub async fn start(
             leader_addr,
         },
     })
+}
+
+impl Setup {
+    /// Stops the miner processes, then the block producer.
+    pub async fn shutdown(self) {
+        for n in self.nodes {
+            n.stop().await;
+        }
+        self.net.shutdown().await;
+    }
 }
 
 /// Writes the super client's config.yaml and private.key (empty
