@@ -38,11 +38,8 @@ pub async fn run(args: &NodeArgs) -> anyhow::Result<()> {
     let miner = Miner::start_from_file(
         path,
         b"",
-        MinerOptions {
-            metrics_addr: None,
-            // As LocalNet's in-process miners: see new databases quickly.
-            follow_interval: Some(Duration::from_millis(100)),
-        },
+        // The shipped defaults: the bench measures the miner operators run.
+        MinerOptions::default(),
     )
     .await
     .with_context(|| format!("starting the miner from {}", path.display()))?;
@@ -90,6 +87,16 @@ impl NodeProcess {
                 self.log.display()
             ),
         }
+    }
+
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Kills the miner at once (SIGKILL), as a crash would, and reaps it.
+    pub async fn kill(mut self) {
+        let _ = self.child.kill().await;
     }
 
     /// Asks the miner to stop (SIGTERM) and kills it if it lingers.
