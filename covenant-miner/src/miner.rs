@@ -12,6 +12,7 @@
 mod audit;
 mod batch;
 mod follow;
+mod heartbeat;
 mod host;
 mod seal;
 mod service;
@@ -182,6 +183,7 @@ impl Miner {
         let tasks = vec![
             tokio::spawn(follow::provide_service_loop(inner.clone())),
             tokio::spawn(follow::follow_loop(inner.clone())),
+            tokio::spawn(heartbeat::run(inner.clone())),
         ];
         tracing::info!(node = %inner.node_id(), addr = %server.local_addr(), "miner serving");
         Ok(Miner {

@@ -29,10 +29,12 @@ use covenant::miner::localnet::{LocalNet, LocalNetOptions};
 use crate::node::{self, NodeProcess};
 
 /// The database Raft timing this build uses (`raft_config` in
-/// covenant-miner/src/miner/host.rs), for the report.
-const RAFT_SETTINGS: &str = "heartbeat_interval=500ms election_timeout=1000..1500ms (openraft 0.9: a follower \
-     campaigns after leader_lease (= election_timeout_max) + its election timeout without \
-     a heartbeat)";
+/// covenant-miner/src/miner/host.rs and `HEARTBEAT_PERIOD` in
+/// covenant-miner/src/miner/heartbeat.rs), for the report.
+const RAFT_SETTINGS: &str = "heartbeats every 750 ms, every led group's at once from one task per miner \
+     (openraft's own off); openraft tick 750 ms (1.5 x heartbeat_interval=500ms); \
+     election_timeout=1000..1500ms (openraft 0.9: a follower campaigns after leader_lease \
+     (= election_timeout_max) + its election timeout without a heartbeat)";
 
 /// Miners in the benchmark network; every database lives on all of them.
 const MINERS: usize = 3;

@@ -40,10 +40,12 @@ fn raft_config(id: &DatabaseId, snapshot_log_entries: u64) -> Result<openraft::C
     };
     openraft::Config {
         cluster_name: format!("covenant-db-{}", id.to_hex()),
-        // Idle cost is one AppendEntries per follower per heartbeat and a tick
-        // every 1.5 heartbeats per group; 500 ms keeps 300 idle three-node
-        // groups under ~3-4 % of a core per miner (bench_db --idle-dbs 300).
+        // Heartbeats come from the miner-wide task in `heartbeat`, every
+        // group's at once, so idle groups share network writes; here
+        // `heartbeat_interval` only sets openraft's tick (1.5 × it), which
+        // times elections.
         heartbeat_interval: 500,
+        enable_heartbeat: false,
         // openraft 0.9 lets a follower campaign only after leader_lease
         // (= election_timeout_max) plus its own random timeout without a
         // heartbeat: 2.5-3 s here, so a dead leader is replaced in ~3-4 s.
@@ -207,6 +209,11 @@ impl DatabaseHost {
             Some(ms) if ms <= QUORUM_SILENCE_MS => None,
             other => Some(other),
         }
+    }
+
+    /// The group's Raft term as this replica knows it; every election raises it.
+    pub fn term(&self) -> u64 {
+        self.raft.metrics().borrow().current_term
     }
 
     /// Whether this miner leads the group.
