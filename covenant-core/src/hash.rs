@@ -47,6 +47,8 @@ pub enum Tag {
     Genesis,
     /// The seeded `random()`/`randomblob()` stream of a database write.
     SqlRandom,
+    /// Ranks a Raft group's members to pick the one that founds it.
+    GroupFounder,
 }
 
 impl Tag {
@@ -69,6 +71,7 @@ impl Tag {
             Tag::ChainState => b"covenant/chain-state/v1",
             Tag::Genesis => b"covenant/genesis/v1",
             Tag::SqlRandom => b"covenant/sql-random/v1",
+            Tag::GroupFounder => b"covenant/group-founder/v1",
         }
     }
 }

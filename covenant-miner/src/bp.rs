@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use covenant_core::chain::{BpSet, ChainStore, Genesis, PoolConfig, TxPool};
 use covenant_core::config::Config;
-use covenant_core::consensus::founding::found_group;
+use covenant_core::consensus::founding;
 use covenant_core::consensus::main_chain::{ChainShared, MainChainRaft, MainChainStateMachine};
 use covenant_core::consensus::{
     GroupHandler, GroupId, GroupRegistry, LogStore, RaftNetwork, RaftPeer, raft_id,
@@ -234,7 +234,16 @@ impl BlockProducer {
         let server = RpcServer::bind(&listen, &tls, router, net_config).await?;
 
         // One producer founds the group, the others only if it did not reach them.
-        let founding = found_group(&raft, members, raft_id(&node_id), "main chain".into()).await;
+        let founder = founding::founder(members.keys().copied(), founding::MAIN_CHAIN_KEY);
+        let me = raft_id(&node_id);
+        let founding = founding::found_group(
+            &raft,
+            members,
+            me,
+            founder.unwrap_or(me),
+            "main chain".into(),
+        )
+        .await;
 
         let producer = tokio::spawn(producer::run(inner.clone()));
         tracing::info!(node = %node_id, addr = %server.local_addr(), "block producer serving");

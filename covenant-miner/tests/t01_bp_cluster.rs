@@ -1,5 +1,5 @@
 //! Three block producers in one process over real TLS on loopback: the
-//! producer with the lowest Raft id founds the group and leads it first,
+//! producer `founding::founder` picks founds the group and leads it first,
 //! transfers confirm, the group survives the leader's death, and a restarted
 //! producer catches up to the same head.
 
@@ -180,12 +180,12 @@ async fn transfers_survive_leader_failover_and_restart_catches_up() {
     // One producer founds the group (the others join its leader rather
     // than campaigning at once), so it is the first leader.
     let first = leader(&net, &ids).await;
-    let founder = ids
-        .iter()
-        .copied()
-        .min_by_key(covenant_core::consensus::raft_id)
-        .unwrap();
-    assert_eq!(first, founder);
+    let founder = covenant_core::consensus::founding::founder(
+        ids.iter().map(covenant_core::consensus::raft_id),
+        covenant_core::consensus::founding::MAIN_CHAIN_KEY,
+    )
+    .unwrap();
+    assert_eq!(covenant_core::consensus::raft_id(&first), founder);
 
     // A transfer submitted to a follower is forwarded and confirms everywhere.
     let follower = *ids.iter().find(|i| **i != first).unwrap();

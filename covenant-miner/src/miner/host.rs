@@ -8,7 +8,7 @@ use std::time::Duration;
 use covenant_core::api::database::DbHead;
 use covenant_core::config::MinerConfig;
 use covenant_core::consensus::database::{DatabaseRaft, DatabaseShared, DatabaseStateMachine};
-use covenant_core::consensus::founding::found_group;
+use covenant_core::consensus::founding;
 use covenant_core::consensus::log_store::LogDurability;
 use covenant_core::consensus::{GroupHandler, GroupId, LogStore, RaftNetwork, RaftPeer, raft_id};
 use covenant_core::crypto::NodeId;
@@ -138,10 +138,12 @@ impl DatabaseHost {
             ),
         );
         // One member founds the group, the others only if it did not reach them.
-        let founding = found_group(
+        let founder = founding::founder(members.keys().copied(), id.0.as_bytes());
+        let founding = founding::found_group(
             &raft,
             members,
             raft_id(&me),
+            founder.unwrap_or(raft_id(&me)),
             format!("database {}", id.to_hex()),
         )
         .await;
