@@ -32,9 +32,12 @@ pub const MAIN_CHAIN_KEY: &[u8] = b"main chain";
 /// whose id hashes highest with `key` (rendezvous hashing), so every member
 /// picks the same one and different groups pick different ones evenly.
 pub fn founder(members: impl IntoIterator<Item = u64>, key: &[u8]) -> Option<u64> {
-    members
-        .into_iter()
-        .max_by_key(|id| (hash_parts(Tag::GroupFounder, &[key, &id.to_be_bytes()]), *id))
+    members.into_iter().max_by_key(|id| {
+        (
+            hash_parts(Tag::GroupFounder, &[key, &id.to_be_bytes()]),
+            *id,
+        )
+    })
 }
 
 /// Founds the group `raft` serves (named `group` in logs) with `members` if
