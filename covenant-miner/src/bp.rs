@@ -234,13 +234,11 @@ impl BlockProducer {
         let server = RpcServer::bind(&listen, &tls, router, net_config).await?;
 
         // One producer founds the group, the others only if it did not reach them.
-        let founder = founding::founder(members.keys().copied(), founding::MAIN_CHAIN_KEY);
-        let me = raft_id(&node_id);
         let founding = founding::found_group(
             &raft,
             members,
-            me,
-            founder.unwrap_or(me),
+            raft_id(&node_id),
+            founding::MAIN_CHAIN_KEY,
             "main chain".into(),
         )
         .await;

@@ -40,24 +40,24 @@ pub fn founder(members: impl IntoIterator<Item = u64>, key: &[u8]) -> Option<u64
     })
 }
 
-/// Founds the group `raft` serves (named `group` in logs) with `members` if
-/// its log is empty: at once if `me` is the `founder`, else after
-/// [`FOUNDER_GRACE`] if no leader has reached it by then, on the returned
-/// task (abort it when the group stops first).
+/// Founds the group `raft` serves (named `group` in logs, `key` for
+/// [`founder`]) with `members` if its log is empty: at once if `me` is the
+/// founder, else after [`FOUNDER_GRACE`] if no leader has reached it by
+/// then, on the returned task (abort it when the group stops first).
 pub async fn found_group<C>(
     raft: &Raft<C>,
-    members: BTreeMap<C::NodeId, C::Node>,
-    me: C::NodeId,
-    founder: C::NodeId,
+    members: BTreeMap<u64, C::Node>,
+    me: u64,
+    key: &[u8],
     group: String,
 ) -> Option<JoinHandle<()>>
 where
-    C: RaftTypeConfig,
+    C: RaftTypeConfig<NodeId = u64>,
 {
     if raft.is_initialized().await.unwrap_or(true) {
         return None;
     }
-    if founder == me {
+    if founder(members.keys().copied(), key) == Some(me) {
         found(raft, members, &group).await;
         return None;
     }

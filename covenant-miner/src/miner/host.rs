@@ -138,12 +138,11 @@ impl DatabaseHost {
             ),
         );
         // One member founds the group, the others only if it did not reach them.
-        let founder = founding::founder(members.keys().copied(), id.0.as_bytes());
         let founding = founding::found_group(
             &raft,
             members,
             raft_id(&me),
-            founder.unwrap_or(raft_id(&me)),
+            id.0.as_bytes(),
             format!("database {}", id.to_hex()),
         )
         .await;
