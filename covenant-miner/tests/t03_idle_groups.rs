@@ -16,13 +16,17 @@ use covenant_miner::localnet::{LocalNet, LocalNetOptions};
 /// timeout (1.0–1.5 s) without hearing from the leader; watch twice that.
 const WATCH: Duration = Duration::from_secs(6);
 
-/// Every miner's (leader, term) for `id`, if all three host it and agree.
-fn agreed(net: &LocalNet, id: &DatabaseId) -> Option<(NodeId, u64)> {
-    let views: Vec<(NodeId, u64)> = net
-        .miners
+/// Every running miner's (leader, term) for `id`, if each hosts it and knows a leader.
+fn views(net: &LocalNet, id: &DatabaseId) -> Option<Vec<(NodeId, u64)>> {
+    net.miners
         .iter()
         .map(|m| m.database(id).and_then(|h| Some((h.leader()?, h.term()))))
-        .collect::<Option<_>>()?;
+        .collect()
+}
+
+/// Every miner's (leader, term) for `id`, if all three host it and agree.
+fn agreed(net: &LocalNet, id: &DatabaseId) -> Option<(NodeId, u64)> {
+    let views = views(net, id)?;
     let first = *views.first()?;
     (views.len() == 3 && views.iter().all(|v| *v == first)).then_some(first)
 }

@@ -61,18 +61,7 @@ fn start(bin: &Path, dir: &Path, i: usize, args: &[String]) -> anyhow::Result<No
 
 /// Asks `node` to stop (SIGTERM), then kills it if it lingers.
 async fn stop(mut node: Node) {
-    if let Some(pid) = node.child.id() {
-        // SAFETY: plain syscall on our own child's pid.
-        unsafe {
-            libc::kill(pid as libc::pid_t, libc::SIGTERM);
-        }
-    }
-    if tokio::time::timeout(Duration::from_secs(5), node.child.wait())
-        .await
-        .is_err()
-    {
-        let _ = node.child.kill().await;
-    }
+    crate::child::terminate(&mut node.child, Duration::from_secs(5)).await;
 }
 
 /// Runs `dqlite-benchmark --workload kvwrite` on `nodes` nodes with

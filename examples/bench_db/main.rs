@@ -16,6 +16,7 @@
 //! table go to stderr (the nodes' logs too when `RUST_LOG` is set); stdout
 //! ends with one `RESULT` line.
 
+mod child;
 mod dqlite;
 mod idle;
 mod network;

@@ -101,17 +101,6 @@ impl NodeProcess {
 
     /// Asks the miner to stop (SIGTERM) and kills it if it lingers.
     pub async fn stop(mut self) {
-        if let Some(pid) = self.child.id() {
-            // SAFETY: plain syscall on our own child's pid.
-            unsafe {
-                libc::kill(pid as libc::pid_t, libc::SIGTERM);
-            }
-        }
-        if tokio::time::timeout(Duration::from_secs(10), self.child.wait())
-            .await
-            .is_err()
-        {
-            let _ = self.child.kill().await;
-        }
+        crate::child::terminate(&mut self.child, Duration::from_secs(10)).await;
     }
 }
