@@ -639,17 +639,23 @@ async fn writes_follow_a_leader_change() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_group_elects_its_founding_member_once() {
-    // One member (the lowest Raft id) founds the group and leads it; the
-    // others join its leader instead of campaigning at the same time.
+    // One member (chosen by hashing the members' Raft ids with the
+    // database's id) founds the group and leads it; the others join its
+    // leader instead of campaigning at the same time.
     let n = Net::start(3).await;
     n.db.exec("CREATE TABLE f (x)", Args::default())
         .await
         .unwrap();
-    let founder = n
-        .net
-        .miner_ids()
+    let ids = n.net.miner_ids();
+    let founding = covenant_client::core::consensus::founding::founder(
+        ids.iter()
+            .map(covenant_client::core::consensus::types::raft_id),
+        n.db.id().0.as_bytes(),
+    )
+    .unwrap();
+    let founder = ids
         .into_iter()
-        .min_by_key(covenant_client::core::consensus::types::raft_id)
+        .find(|m| covenant_client::core::consensus::types::raft_id(m) == founding)
         .unwrap();
     // Had every member campaigned, any of them could lead. (The founder
     // may need a second term if the others were not serving yet.)
