@@ -51,6 +51,10 @@ use crate::storage::RaftLogReader;
 use crate::storage::RaftLogStorage;
 use crate::storage::Snapshot;
 use crate::type_config::alias::InstantOf;
+
+/// Covenant patch: how long a new commit index waits for an append to carry
+/// it before it is sent alone (see [`ReplicationCore::carry_commit`]).
+const COMMIT_CARRY_DELAY: Duration = Duration::from_millis(10);
 use crate::type_config::alias::JoinHandleOf;
 use crate::type_config::alias::LogIdOf;
 use crate::type_config::TypeConfigExt;
@@ -145,6 +149,9 @@ where
     /// Appropriate number of entries to send.
     /// This is only used by AppendEntries RPC.
     entries_hint: ReplicationHint,
+
+    /// Covenant patch: whether `committed` advanced since the last AppendEntries was built.
+    commit_unsent: bool,
 }
 
 impl<C, N, LS> ReplicationCore<C, N, LS>
@@ -198,6 +205,7 @@ where
             weak_tx_event: tx_event.downgrade(),
             next_action: None,
             entries_hint: Default::default(),
+            commit_unsent: false,
         };
 
         let join_handle = C::AsyncRuntime::spawn(this.main().instrument(span));
@@ -214,7 +222,11 @@ where
             let action = self.next_action.take();
 
             let Some(d) = action else {
-                self.drain_events_with_backoff().await?;
+                if self.commit_unsent && self.backoff.is_none() {
+                    self.carry_commit().await?;
+                } else {
+                    self.drain_events_with_backoff().await?;
+                }
                 continue;
             };
 
@@ -437,6 +449,7 @@ where
         let leader_time = C::now();
 
         // Build the heartbeat frame to be sent to the follower.
+        self.commit_unsent = false;
         let payload = AppendEntriesRequest {
             vote: self.session_id.vote_ref().clone(),
             prev_log_id: sending_range.prev.clone(),
@@ -620,6 +633,30 @@ where
         }
     }
 
+    /// Covenant patch: waits up to [`COMMIT_CARRY_DELAY`] for an event that fills
+    /// `next_action` (the next append carries the new committed index), then
+    /// falls back to a heartbeat, so followers still learn the commit promptly.
+    async fn carry_commit(&mut self) -> Result<(), ReplicationClosed> {
+        let until = C::now() + COMMIT_CARRY_DELAY;
+        while self.next_action.is_none() {
+            let now = C::now();
+            if now >= until {
+                break;
+            }
+            select! {
+                _ = C::sleep(until - now) => break,
+                recv_res = self.rx_event.recv() => {
+                    let event = recv_res.ok_or(ReplicationClosed::new("RaftCore closed replication"))?;
+                    self.process_event(event);
+                }
+            }
+        }
+        if self.next_action.is_none() {
+            self.next_action = Some(Data::new_heartbeat());
+        }
+        Ok(())
+    }
+
     /// Receive and process events from RaftCore, until `next_action` is filled.
     ///
     /// It blocks until at least one event is received.
@@ -679,10 +716,10 @@ where
 
                 self.committed = c;
 
-                // If there is no action, fill in an heartbeat action to send committed index.
-                if self.next_action.is_none() {
-                    self.next_action = Some(Data::new_heartbeat());
-                }
+                // Covenant patch: the next AppendEntries carries the new committed index;
+                // `carry_commit` sends a heartbeat for it if none comes soon. Upstream
+                // sent a heartbeat at once, an extra round trip per follower per write.
+                self.commit_unsent = true;
             }
             Replicate::Heartbeat => {
                 // Never overwrite action with payload.
