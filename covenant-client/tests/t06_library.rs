@@ -646,17 +646,10 @@ async fn a_new_group_elects_its_founding_member_once() {
     n.db.exec("CREATE TABLE f (x)", Args::default())
         .await
         .unwrap();
+    use covenant_client::core::consensus::{founding::founder, types::raft_id};
     let ids = n.net.miner_ids();
-    let founding = covenant_client::core::consensus::founding::founder(
-        ids.iter()
-            .map(covenant_client::core::consensus::types::raft_id),
-        n.db.id().0.as_bytes(),
-    )
-    .unwrap();
-    let founder = ids
-        .into_iter()
-        .find(|m| covenant_client::core::consensus::types::raft_id(m) == founding)
-        .unwrap();
+    let founding = founder(ids.iter().map(raft_id), n.db.id().0.as_bytes()).unwrap();
+    let founder = ids.into_iter().find(|m| raft_id(m) == founding).unwrap();
     // Had every member campaigned, any of them could lead. (The founder
     // may need a second term if the others were not serving yet.)
     assert_eq!(n.db.head().await.unwrap().leader, Some(founder));

@@ -51,10 +51,6 @@ use crate::storage::RaftLogReader;
 use crate::storage::RaftLogStorage;
 use crate::storage::Snapshot;
 use crate::type_config::alias::InstantOf;
-
-/// Covenant patch: how long a new commit index waits for an append to carry
-/// it before it is sent alone (see [`ReplicationCore::carry_commit`]).
-const COMMIT_CARRY_DELAY: Duration = Duration::from_millis(10);
 use crate::type_config::alias::JoinHandleOf;
 use crate::type_config::alias::LogIdOf;
 use crate::type_config::TypeConfigExt;
@@ -66,6 +62,10 @@ use crate::RaftTypeConfig;
 use crate::StorageError;
 use crate::StorageIOError;
 use crate::Vote;
+
+/// Covenant patch: how long a new commit index waits for an append to carry
+/// it before it is sent alone (see [`ReplicationCore::carry_commit`]).
+const COMMIT_CARRY_DELAY: Duration = Duration::from_millis(10);
 
 /// The handle to a spawned replication stream.
 pub(crate) struct ReplicationHandle<C>
@@ -637,14 +637,10 @@ where
     /// `next_action` (the next append carries the new committed index), then
     /// falls back to a heartbeat, so followers still learn the commit promptly.
     async fn carry_commit(&mut self) -> Result<(), ReplicationClosed> {
-        let until = C::now() + COMMIT_CARRY_DELAY;
+        let mut deadline = std::pin::pin!(C::sleep(COMMIT_CARRY_DELAY));
         while self.next_action.is_none() {
-            let now = C::now();
-            if now >= until {
-                break;
-            }
             select! {
-                _ = C::sleep(until - now) => break,
+                _ = &mut deadline => break,
                 recv_res = self.rx_event.recv() => {
                     let event = recv_res.ok_or(ReplicationClosed::new("RaftCore closed replication"))?;
                     self.process_event(event);
