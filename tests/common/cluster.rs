@@ -222,9 +222,18 @@ impl DbCluster {
             let summary: Vec<String> = answers
                 .iter()
                 .enumerate()
-                .map(|(i, a)| match a {
-                    Ok(rows) => format!("miner {i}: {} rows", rows.len()),
-                    Err(e) => format!("miner {i}: {e}"),
+                .map(|(i, a)| match (a, answers.first()) {
+                    (Ok(rows), Some(Ok(first))) => match first_difference(first, rows) {
+                        Some(at) => format!(
+                            "miner {i}: {} rows, row {at} differs from miner 0: {:?} vs {:?}",
+                            rows.len(),
+                            rows.get(at),
+                            first.get(at)
+                        ),
+                        None => format!("miner {i}: {} rows", rows.len()),
+                    },
+                    (Ok(rows), _) => format!("miner {i}: {} rows", rows.len()),
+                    (Err(e), _) => format!("miner {i}: {e}"),
                 })
                 .collect();
             assert!(
@@ -314,4 +323,9 @@ pub async fn fund_all(net: &Testnet, to: &[Address]) {
             .await
             .expect("funding transfer confirmed");
     }
+}
+
+/// The index of the first row where `a` and `b` differ, if any.
+fn first_difference(a: &Rows, b: &Rows) -> Option<usize> {
+    (0..a.len().max(b.len())).find(|&i| a.get(i) != b.get(i))
 }

@@ -15,7 +15,6 @@ use crate::engine::handler::following_handler::FollowingHandler;
 use crate::engine::handler::leader_handler::LeaderHandler;
 use crate::engine::handler::log_handler::LogHandler;
 use crate::engine::handler::replication_handler::ReplicationHandler;
-use crate::engine::handler::replication_handler::SendNone;
 use crate::engine::handler::server_state_handler::ServerStateHandler;
 use crate::engine::handler::snapshot_handler::SnapshotHandler;
 use crate::engine::handler::vote_handler::VoteHandler;
@@ -160,17 +159,17 @@ where C: RaftTypeConfig
             self.state.membership_state.effective().is_voter(&self.config.id)
         );
 
-        // Previously it is a leader. restore it as leader at once
+        // Covenant patch: a node that was the leader does not resume its term
+        // on restart; it campaigns in a new term at once. A leader sends
+        // entries to followers while its own append is still in flight, so a
+        // crash can leave followers holding log ids it never stored. Resuming
+        // the term would assign those log ids again, to other entries, and a
+        // follower that holds the original takes the new one for the same
+        // entry: replicas would apply different entries at one index. An
+        // election in a new term uses fresh log ids, and a single-node group
+        // is still leader again as soon as its vote is saved.
         if self.state.is_leader(&self.config.id) {
-            self.vote_handler().update_internal_server_state();
-
-            let mut rh = self.replication_handler();
-
-            // Restore the progress about the local log
-            rh.update_local_progress(rh.state.last_log_id().cloned());
-
-            rh.initiate_replication(SendNone::False);
-
+            self.elect();
             return;
         }
 
