@@ -157,6 +157,12 @@ impl Miner {
 
     /// `GET path` on the metrics address (plain HTTP/1.1); the body, if the status is 200.
     pub fn http_get(&self, path: &str) -> Option<String> {
+        self.http_status(path)
+            .and_then(|(status, body)| (status == 200).then_some(body))
+    }
+
+    /// `GET path` on the metrics address: the status and the body.
+    pub fn http_status(&self, path: &str) -> Option<(u16, String)> {
         let mut stream = TcpStream::connect(&self.metrics_addr).ok()?;
         stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
         write!(
@@ -168,7 +174,8 @@ impl Miner {
         let mut response = String::new();
         stream.read_to_string(&mut response).ok()?;
         let (head, body) = response.split_once("\r\n\r\n")?;
-        head.starts_with("HTTP/1.1 200").then(|| body.to_string())
+        let status = head.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()?;
+        Some((status, body.to_string()))
     }
 }
 

@@ -228,6 +228,22 @@ pub struct DatabaseShared {
     audit: Mutex<Option<std::sync::mpsc::Sender<AuditBatch>>>,
     /// How long the last apply took (µs): the guess whether the next is quick.
     last_apply_us: AtomicU64,
+    /// Sealed blocks refused since the last one accepted.
+    refusals: Mutex<Option<SealRefusals>>,
+}
+
+/// Blocks a replica refused in a row, with the last reason: one refusal
+/// happens to every replica alike (a leader that lost a race to seal), but
+/// while a replica and its leader hold different chains, every block the
+/// leader seals is refused, so a run of them means the two diverged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealRefusals {
+    /// Blocks refused since the last one accepted.
+    pub in_a_row: u64,
+    /// The number (`count`) of the last refused block.
+    pub count: u64,
+    /// Why the last one was refused.
+    pub reason: String,
 }
 
 /// Most writes in an entry applied on an async worker (see [`Replica::applies_quickly`]).
@@ -303,6 +319,7 @@ impl DatabaseShared {
             usage: Mutex::new(BTreeMap::new()),
             audit: Mutex::new(None),
             last_apply_us: AtomicU64::new(0),
+            refusals: Mutex::new(None),
         }))
     }
 
@@ -324,6 +341,12 @@ impl DatabaseShared {
     /// The head, updated after every sealed block.
     pub fn head(&self) -> Option<ChainHeadInfo> {
         *self.head_tx.borrow()
+    }
+
+    /// The sealed blocks this replica refused since it last accepted one
+    /// (or installed a snapshot); `None` when it accepted the last.
+    pub fn seal_refusals(&self) -> Option<SealRefusals> {
+        lock(&self.refusals).clone()
     }
 
     /// Follows the head.
@@ -638,6 +661,7 @@ impl DatabaseShared {
                 }
                 match &result {
                     DbApplied::Sealed { count, hash } => {
+                        *lock(&self.refusals) = None;
                         self.head_tx.send_replace(Some(ChainHeadInfo {
                             count: *count,
                             height: proposal.header.height,
@@ -659,7 +683,15 @@ impl DatabaseShared {
                         }
                     }
                     DbApplied::Refused(reason) => {
-                        tracing::warn!(database = %self.id.to_hex(), %reason, "refused a sealed block");
+                        let count = proposal.header.count;
+                        let mut refusals = lock(&self.refusals);
+                        let in_a_row = refusals.as_ref().map_or(0, |r| r.in_a_row) + 1;
+                        tracing::warn!(database = %self.id.to_hex(), count, in_a_row, %reason, "refused a sealed block");
+                        *refusals = Some(SealRefusals {
+                            in_a_row,
+                            count,
+                            reason: reason.clone(),
+                        });
                     }
                     DbApplied::Writes(_) => {}
                 }
@@ -938,6 +970,7 @@ impl Replica for DatabaseShared {
             membership: meta.last_membership.clone(),
         };
         drop(progress);
+        *lock(&self.refusals) = None;
         self.head_tx.send_replace(head.as_ref().and_then(head_info));
         Ok(())
     }
@@ -1137,12 +1170,20 @@ mod seal_tests {
             apply(&replica, 4, DbCommand::Seal(Box::new(wrong))),
             DbApplied::Refused(r) if r.contains("merkle root")
         ));
+        let refusals = replica.seal_refusals().expect("two refusals recorded");
+        assert_eq!((refusals.in_a_row, refusals.count), (2, 1));
+        assert!(refusals.reason.contains("merkle root"), "{refusals:?}");
         let b1 = propose(&replica, &miner, 1, g);
         let DbApplied::Sealed { count: 1, hash } =
             apply(&replica, 5, DbCommand::Seal(Box::new(b1)))
         else {
             panic!("block 1 refused");
         };
+        assert_eq!(
+            replica.seal_refusals(),
+            None,
+            "an accepted block ends the run"
+        );
         assert_eq!(replica.pending_len().unwrap(), 0);
         assert_eq!(replica.head().map(|h| (h.count, h.hash)), Some((1, hash)));
         let block = replica.block(1).unwrap().unwrap();
@@ -1173,6 +1214,7 @@ mod seal_tests {
             apply(&replica, 6, DbCommand::Seal(Box::new(again))),
             DbApplied::Refused(_)
         ));
+        assert_eq!(replica.seal_refusals().map(|r| r.in_a_row), Some(1));
     }
 
     #[test]

@@ -167,15 +167,43 @@ pub(crate) async fn sync_once(inner: &Arc<MinerInner>) -> bool {
     }
     let missing = wanted.iter().filter(|id| inner.host(id).is_none()).count();
     if missing == 0 {
-        inner
-            .metrics
-            .set_ready(true, "serving every assigned database");
+        match disagreeing(inner) {
+            None => inner
+                .metrics
+                .set_ready(true, "serving every assigned database"),
+            Some(reason) => inner.metrics.set_ready(false, reason),
+        }
     } else {
         inner
             .metrics
             .set_ready(false, format!("{missing} assigned databases not open yet"));
     }
     true
+}
+
+/// Sealed blocks a replica must refuse in a row before the miner reports
+/// that it and its leader hold different chains: one refusal can happen to
+/// every replica alike (a seal that lost a race with a leader change), and
+/// the next block, sealed from the same state, is then accepted.
+const DIVERGED_AFTER: u64 = 3;
+
+/// Why the miner is not ready when a database it serves keeps refusing the
+/// blocks its leader seals, naming the database and the way out.
+fn disagreeing(inner: &MinerInner) -> Option<String> {
+    let hosts = inner.hosts.read().unwrap_or_else(|p| p.into_inner());
+    hosts.iter().find_map(|(id, host)| {
+        let r = host.shared().seal_refusals()?;
+        (r.in_a_row >= DIVERGED_AFTER).then(|| {
+            format!(
+                "database {} refused the last {} blocks its leader sealed (the last: {}): \
+                 this replica's chain and the leader's differ; see \
+                 \"A replica that diverged\" in docs/deploy-miner.md",
+                id.to_hex(),
+                r.in_a_row,
+                r.reason
+            )
+        })
+    })
 }
 
 /// Resumes the databases served before a restart (the chain still assigns them).
