@@ -357,12 +357,15 @@ pub mod verified_cache {
         )
     }
 
+    // Neither waits for the lock: the cache only saves work, and a verifier
+    // must never stall behind another thread holding it (the background
+    // audit runs at the lowest CPU priority and may be descheduled there).
     pub(super) fn contains(key: &Hash) -> bool {
-        set().lock().map(|s| s.contains(key)).unwrap_or(false)
+        set().try_lock().map(|s| s.contains(key)).unwrap_or(false)
     }
 
     pub(super) fn insert(key: Hash) {
-        if let Ok(mut s) = set().lock() {
+        if let Ok(mut s) = set().try_lock() {
             if s.len() >= CAPACITY {
                 s.clear();
             }

@@ -287,6 +287,8 @@ pub struct AuditBatch {
     /// The signed requests, in order, each with its id when this replica
     /// computed it from the same body while applying.
     pub requests: Vec<(SignedRequest, Option<Hash>)>,
+    /// When the replica applied them: how far behind the audit runs.
+    pub applied_at: std::time::Instant,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -616,6 +618,7 @@ impl DatabaseShared {
                 }
                 if let Some(audit) = lock(&self.audit).as_ref() {
                     let _ = audit.send(AuditBatch {
+                        applied_at: std::time::Instant::now(),
                         database: self.id,
                         index: log_id.index,
                         requests: writes
@@ -672,6 +675,7 @@ impl DatabaseShared {
                             && !proposal.reads.is_empty()
                         {
                             let _ = audit.send(AuditBatch {
+                                applied_at: std::time::Instant::now(),
                                 database: self.id,
                                 index: log_id.index,
                                 requests: proposal
