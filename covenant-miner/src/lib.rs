@@ -10,6 +10,7 @@
 //! quickstart can start whole networks in-process.
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod allocator;
 pub mod args;
 pub mod bp;
 pub mod error;

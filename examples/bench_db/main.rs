@@ -35,11 +35,8 @@ use crate::node::NodeArgs;
 use crate::report::Report;
 use crate::worker::{ClientPath, WorkerArgs};
 
-/// The miners' allocator (the nodes run in this executable). jemalloc: under many threads allocating and freeing each other's
-/// buffers it costs less CPU per write than glibc's malloc.
-#[cfg(unix)]
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+// The nodes run in this executable, on the miner binaries' allocator.
+covenant::miner::node_allocator!();
 
 /// Covenant database write throughput and latency from a separate client
 /// process, optionally against dqlite-benchmark.

@@ -5,11 +5,7 @@ use anyhow::Context;
 use clap::Parser;
 use covenant_miner::bp::BlockProducer;
 
-/// jemalloc: under many threads allocating and freeing each other's
-/// buffers it costs less CPU per write than glibc's malloc.
-#[cfg(unix)]
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+covenant_miner::node_allocator!();
 
 /// Runs one block producer of the Covenant main chain.
 #[derive(Parser)]
