@@ -10,6 +10,7 @@ pub mod founding;
 pub mod log_store;
 pub mod main_chain;
 pub mod network;
+mod open_marker;
 pub mod rpc;
 pub mod state_machine;
 pub mod types;

@@ -20,6 +20,7 @@ use openraft::{Entry, EntryPayload, LogId, SnapshotMeta, StoredMembership};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
+use super::open_marker::{self, LastRun};
 use super::state_machine::{Replica, SnapshotParts, StateMachine};
 use super::types::RaftPeer;
 use crate::codec::{self, CodecError};
@@ -28,7 +29,9 @@ use crate::hash::Hash;
 use crate::sqlchain::block::{
     self, BlockEntry, SQL_BLOCK_VERSION, SqlBlock, SqlBlockHeader, Stamp,
 };
-use crate::sqlchain::executor::{BatchItem, Batched, Dump, Executor, Reader, SqlError, WriteEnv};
+use crate::sqlchain::executor::{
+    BatchItem, Batched, Dump, Executor, ExecutorOptions, FileDurability, Reader, SqlError, WriteEnv,
+};
 use crate::sqlchain::ledger;
 use crate::sqlchain::query::{Query, QueryResult};
 use crate::sqlchain::request::{Outcome, SignedRequest};
@@ -194,6 +197,14 @@ pub enum DatabaseError {
     /// The replica was closed while installing a snapshot that failed.
     #[error("the database replica is closed after a failed snapshot install")]
     Closed,
+    /// The marker that says the replica's file is open could not be read or written.
+    #[error("{path}: cannot record that the replica is open or closed: {source}")]
+    OpenMarker {
+        /// The database file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The hidden chain tables failed.
     #[error(transparent)]
     Ledger(#[from] ledger::LedgerError),
@@ -209,7 +220,9 @@ impl DatabaseError {
             DatabaseError::Sql(e) => e.code(),
             DatabaseError::Ledger(e) => e.code(),
             DatabaseError::Codec(e) => e.code(),
-            DatabaseError::Snapshot { .. } | DatabaseError::Closed => crate::ErrorCode::Storage,
+            DatabaseError::Snapshot { .. }
+            | DatabaseError::Closed
+            | DatabaseError::OpenMarker { .. } => crate::ErrorCode::Storage,
         }
     }
 }
@@ -263,7 +276,13 @@ impl Writer {
     /// Opens the file at `path` for writing, with its chain tables, and the
     /// replica's recorded progress and head.
     fn open(path: &Path) -> Result<(Writer, Progress, Option<SqlBlock>), DatabaseError> {
-        let mut exec = Executor::open(path)?;
+        // The file is rebuildable: the Raft log (fsynced before any apply)
+        // and the stored snapshot hold everything it does (`open_marker`).
+        let options = ExecutorOptions {
+            durability: FileDurability::Rebuildable,
+            ..Default::default()
+        };
+        let mut exec = Executor::open_with(path, options)?;
         let (pending, progress, head) = exec.with_connection(|conn| {
             ledger::init(conn)?;
             Ok::<_, DatabaseError>((
@@ -305,8 +324,23 @@ fn head_info(block: &SqlBlock) -> Option<ChainHeadInfo> {
 }
 
 impl DatabaseShared {
-    /// Opens (creating) the replica's file at `path`.
+    /// Opens (creating) the replica's file at `path`. If the machine went
+    /// down while a previous run had it open, the file may be torn
+    /// (`open_marker`): it is discarded, and the state machine restores the
+    /// stored snapshot and replays the log after it at startup.
     pub fn open(id: DatabaseId, path: &Path) -> Result<Arc<DatabaseShared>, DatabaseError> {
+        let marker_err = |source| DatabaseError::OpenMarker {
+            path: path.to_path_buf(),
+            source,
+        };
+        if open_marker::mark_open(path).map_err(marker_err)? == LastRun::MachineDown {
+            tracing::warn!(
+                database = %id.to_hex(),
+                path = %path.display(),
+                "the machine went down while this replica was open; rebuilding it from its snapshot and Raft log"
+            );
+            discard_file(path).map_err(marker_err)?;
+        }
         let (writer, progress, head) = Writer::open(path)?;
         let reader = writer.exec.reader()?;
         let (head_tx, _) = watch::channel(head.as_ref().and_then(head_info));
@@ -323,6 +357,21 @@ impl DatabaseShared {
             last_apply_us: AtomicU64::new(0),
             refusals: Mutex::new(None),
         }))
+    }
+
+    /// Closes the replica's file durably (checkpointed and fsynced) and
+    /// records the clean close, so the next start trusts the file whatever
+    /// happens to the machine meanwhile. Applies fail afterwards.
+    pub fn close(&self) -> Result<(), DatabaseError> {
+        lock(&self.reader).take();
+        let Some(writer) = lock(&self.exec).take() else {
+            return Ok(());
+        };
+        writer.exec.close()?;
+        open_marker::mark_closed(&self.path).map_err(|source| DatabaseError::OpenMarker {
+            path: self.path.clone(),
+            source,
+        })
     }
 
     /// Sends every applied write to `audit` from now on.
@@ -714,9 +763,9 @@ impl DatabaseShared {
     }
 
     /// Makes every committed transaction durable in the file: the writer
-    /// runs with `synchronous=NORMAL` in WAL mode, where commits reach the
-    /// disk only at the next checkpoint; fsyncing the WAL (and the file,
-    /// which checkpoints fill) closes that gap. Called with the writer
+    /// runs with `synchronous=OFF` in WAL mode, where commits reach the
+    /// disk only when the kernel writes them back; fsyncing the WAL (and
+    /// the file, which checkpoints fill) closes that gap. Called with the writer
     /// locked, before a snapshot lets openraft purge the log it covers.
     fn sync_files(&self) -> Result<(), DatabaseError> {
         let mut wal = self.path.clone().into_os_string();
@@ -808,6 +857,20 @@ impl DatabaseShared {
         *exec = Some(new);
         Ok(())
     }
+}
+
+/// Removes a replica's file with its WAL and shared-memory files.
+fn discard_file(path: &Path) -> std::io::Result<()> {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        match std::fs::remove_file(PathBuf::from(p)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// The applied state recorded in a replica's file (with each apply, in its transaction).
@@ -1412,6 +1475,43 @@ mod seal_tests {
             DatabaseShared::open(db, &path).unwrap().applied_state(),
             state
         );
+    }
+
+    #[test]
+    fn a_replica_is_rebuilt_only_when_the_machine_went_down_with_it_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data.db");
+        let db = DatabaseId(hash::hash(Tag::Message, b"machine down"));
+        let user = PrivateKey::generate().unwrap();
+        let at = |index| LogId::new(CommittedLeaderId::new(1, 0), index);
+        let replica = DatabaseShared::open(db, &path).unwrap();
+        apply(
+            &replica,
+            1,
+            DbCommand::Writes(vec![write(&user, db, 1, "CREATE TABLE t (x)")]),
+        );
+        assert_eq!(replica.applied_state().0, Some(at(1)));
+        // The process stopped with the file open: the kernel kept it whole.
+        drop(replica);
+        let replica = DatabaseShared::open(db, &path).unwrap();
+        if std::path::Path::new("/proc/sys/kernel/random/boot_id").exists() {
+            assert_eq!(replica.applied_state().0, Some(at(1)));
+        }
+        // Closed cleanly: trusted even after the machine restarts.
+        replica.close().unwrap();
+        assert!(
+            replica.pending_len().is_err(),
+            "a closed replica refuses work"
+        );
+        drop(replica);
+        let replica = DatabaseShared::open(db, &path).unwrap();
+        assert_eq!(replica.applied_state().0, Some(at(1)));
+        // The machine went down while it was open: the file may be torn, so
+        // it is discarded; the stored snapshot and the log rebuild it.
+        drop(replica);
+        super::open_marker::pretend_earlier_boot(&path).unwrap();
+        let replica = DatabaseShared::open(db, &path).unwrap();
+        assert_eq!(replica.applied_state().0, None);
     }
 
     #[test]

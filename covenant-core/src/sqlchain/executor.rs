@@ -30,13 +30,16 @@
 //!   `PRAGMA query_only`, `sqlite3_stmt_readonly()`, and an authorizer that
 //!   denies every write action. They run in one snapshot per request, with a
 //!   wall-clock timeout.
-//! - **Durability.** WAL with `synchronous=NORMAL`: a power loss may drop the
-//!   last transactions from the SQLite file, which is acceptable ONLY because
-//!   the database's Raft log is fsynced before a write is applied and is the
-//!   source of truth; on restart the log replays the entries after the last
-//!   applied one (as hiqlite's ARCHITECTURE note explains for its state
-//!   machine). Anything that writes this file outside the log must not rely
-//!   on it surviving a crash. Checkpoints run in the background
+//! - **Durability** ([`FileDurability`]). By default WAL with
+//!   `synchronous=NORMAL`: a power loss may drop the last transactions, never
+//!   corrupt the file. A replica opens its file [`FileDurability::Rebuildable`]
+//!   (`synchronous=OFF`, as hiqlite and rqlite run their state machines):
+//!   nothing is fsynced, which is acceptable ONLY because the database's Raft
+//!   log is fsynced before a write is applied and is the source of truth, and
+//!   because a replica whose machine went down with the file open discards
+//!   the file and rebuilds it from its stored snapshot and the log
+//!   (`consensus/open_marker.rs`). Anything that writes this file outside
+//!   the log must not rely on it surviving a crash. Checkpoints run in the background
 //!   (`executor/checkpoint.rs`), every 1000 WAL pages as SQLite's
 //!   automatic ones would, but not inside the commit that crosses the
 //!   threshold: applying never waits for one.
@@ -133,11 +136,38 @@ impl Default for Limits {
     }
 }
 
+/// What the database file itself survives (see the module doc).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FileDurability {
+    /// `synchronous=NORMAL`: a power loss may drop the last commits but
+    /// never corrupts the file.
+    #[default]
+    Consistent,
+    /// `synchronous=OFF`: nothing is fsynced until [`Executor::close`]. A
+    /// crashed process loses nothing (the kernel holds every write), but a
+    /// power loss or kernel crash may corrupt the file, so only a caller
+    /// that can rebuild it (a replica, from its snapshot and Raft log) may
+    /// choose this.
+    Rebuildable,
+}
+
+impl FileDurability {
+    /// The `synchronous` pragma value for it.
+    fn pragma(self) -> &'static str {
+        match self {
+            FileDurability::Consistent => "NORMAL",
+            FileDurability::Rebuildable => "OFF",
+        }
+    }
+}
+
 /// How an [`Executor`] runs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExecutorOptions {
     /// Request limits.
     pub limits: Limits,
+    /// What the file survives.
+    pub durability: FileDurability,
     /// What happens to non-deterministic writes.
     pub determinism: DeterminismPolicy,
 }
@@ -255,7 +285,7 @@ impl Executor {
         .map_err(SqlError::storage("open the database"))?;
         lean(&writer)?;
         writer.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        configure_writer(&writer)?;
+        configure_writer(&writer, options.durability)?;
         let entropy = if resolves {
             let e = Entropy::install(&writer)
                 .map_err(SqlError::storage("install the seeded random functions"))?;
@@ -271,7 +301,7 @@ impl Executor {
         })?;
         let guard = Guard::install(&writer, options.determinism);
         let reader = Reader::open(path, options.limits.clone())?;
-        let checkpoints = Checkpoints::install(&writer, path);
+        let checkpoints = Checkpoints::install(&writer, path, options.durability.pragma());
         Ok(Executor {
             path: path.to_owned(),
             options,
@@ -590,10 +620,19 @@ impl Executor {
             .map_err(SqlError::storage("checkpoint"))
     }
 
-    /// Checkpoints and closes both connections, reporting failures.
+    /// Checkpoints and closes both connections, reporting failures. Once it
+    /// returns `Ok`, every commit is on disk, whatever the durability.
     pub fn close(mut self) -> Result<(), SqlError> {
         self.checkpoints.close();
         self.checkpoint()?;
+        if self.options.durability == FileDurability::Rebuildable {
+            std::fs::File::open(&self.path)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| SqlError::Storage {
+                    op: "fsync the database",
+                    message: format!("{}: {e}", self.path.display()),
+                })?;
+        }
         self.reader
             .conn
             .close()
@@ -679,7 +718,7 @@ fn lean(conn: &Connection) -> Result<(), SqlError> {
 }
 
 /// Pragmas of the writer connection (see the module doc for `synchronous`).
-fn configure_writer(conn: &Connection) -> Result<(), SqlError> {
+fn configure_writer(conn: &Connection, durability: FileDurability) -> Result<(), SqlError> {
     let op = SqlError::storage;
     conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)
         .map_err(op("configure"))?;
@@ -693,11 +732,12 @@ fn configure_writer(conn: &Connection) -> Result<(), SqlError> {
             message: format!("SQLite kept journal_mode {mode}"),
         });
     }
-    conn.execute_batch(
-        "PRAGMA synchronous = NORMAL;
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous = {};
          PRAGMA foreign_keys = ON;
          CREATE TEMP TABLE IF NOT EXISTS covenant_reset (x);",
-    )
+        durability.pragma()
+    ))
     .map_err(op("configure"))
 }
 

@@ -232,7 +232,8 @@ impl DatabaseHost {
         }
     }
 
-    /// Stops sealing and the Raft group (the data stays on disk).
+    /// Stops sealing and the Raft group, and closes the replica's file (the
+    /// data stays on disk).
     pub(crate) async fn stop(&self) {
         for t in self
             .tasks
@@ -244,6 +245,17 @@ impl DatabaseHost {
         }
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!(database = %self.id.to_hex(), error = %e, "raft did not stop cleanly");
+        }
+        // Checkpoints and fsyncs the file, so the next start trusts it.
+        let shared = self.shared.clone();
+        match tokio::task::spawn_blocking(move || shared.close()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(database = %self.id.to_hex(), error = %e, "the replica did not close cleanly")
+            }
+            Err(e) => {
+                tracing::warn!(database = %self.id.to_hex(), error = %e, "the replica did not close cleanly")
+            }
         }
     }
 }

@@ -54,6 +54,8 @@ fn note_wal(_: &Wal, pages: c_int) -> rusqlite::Result<()> {
 /// What the checkpoint thread shares with one executor.
 struct Shared {
     path: PathBuf,
+    /// The writer's `synchronous` pragma value, for the checkpoint's connection.
+    synchronous: &'static str,
     /// Whether the executor closed; held while a checkpoint runs, so
     /// closing waits for it.
     closed: Mutex<bool>,
@@ -73,7 +75,7 @@ impl Shared {
         if *closed {
             return;
         }
-        let done = open(&self.path).and_then(|conn| passive(&conn));
+        let done = open(&self.path, self.synchronous).and_then(|conn| passive(&conn));
         if let Err(e) = done {
             tracing::warn!(path = %self.path.display(), error = %e, "background checkpoint failed");
         }
@@ -81,11 +83,13 @@ impl Shared {
     }
 }
 
-fn open(path: &Path) -> rusqlite::Result<Connection> {
+fn open(path: &Path, synchronous: &str) -> rusqlite::Result<Connection> {
     // Never creates: a file removed meanwhile is simply not checkpointed.
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    // A checkpoint fsyncs as its connection's `synchronous` says, not the writer's.
+    conn.execute_batch(&format!("PRAGMA synchronous = {synchronous}"))?;
     Ok(conn)
 }
 
@@ -129,12 +133,18 @@ pub(super) struct Checkpoints {
 
 impl Checkpoints {
     /// Takes over checkpointing of `writer`'s file at `path` (SQLite's
-    /// automatic checkpoints stop: the WAL hook replaces them).
-    pub(super) fn install(writer: &Connection, path: &Path) -> Checkpoints {
+    /// automatic checkpoints stop: the WAL hook replaces them); checkpoints
+    /// run with the writer's `synchronous` value.
+    pub(super) fn install(
+        writer: &Connection,
+        path: &Path,
+        synchronous: &'static str,
+    ) -> Checkpoints {
         writer.wal_hook(Some(note_wal));
         Checkpoints {
             shared: Arc::new(Shared {
                 path: path.to_owned(),
+                synchronous,
                 closed: Mutex::new(false),
                 queued: AtomicBool::new(false),
             }),
@@ -237,7 +247,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
         let writer = wal_db(&path);
-        let cp = Checkpoints::install(&writer, &path);
+        let cp = Checkpoints::install(&writer, &path, "NORMAL");
         // Each row fills a page: the WAL passes the threshold.
         write_pages(&writer, &cp, BACKGROUND_PAGES + 10);
         wait_for_queued(&cp);
@@ -252,7 +262,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
         let writer = wal_db(&path);
-        let cp = Checkpoints::install(&writer, &path);
+        let cp = Checkpoints::install(&writer, &path, "NORMAL");
         write_pages(&writer, &cp, 3 * INLINE_PAGES);
         let wal = std::fs::metadata(dir.path().join("db-wal")).unwrap().len();
         let bound = (INLINE_PAGES as u64 + 100) * (4096 + 24);
@@ -264,7 +274,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
         let writer = wal_db(&path);
-        let cp = Checkpoints::install(&writer, &path);
+        let cp = Checkpoints::install(&writer, &path, "NORMAL");
         let before = file_len(&path);
         writer.execute("INSERT INTO t VALUES (1)", []).unwrap();
         cp.after_commit(&writer);
