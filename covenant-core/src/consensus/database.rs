@@ -333,7 +333,7 @@ impl DatabaseShared {
             path: path.to_path_buf(),
             source,
         };
-        if open_marker::mark_open(path).map_err(marker_err)? == LastRun::MachineDown {
+        if open_marker::last_run(path).map_err(marker_err)? == LastRun::MachineDown {
             tracing::warn!(
                 database = %id.to_hex(),
                 path = %path.display(),
@@ -341,6 +341,8 @@ impl DatabaseShared {
             );
             discard_file(path).map_err(marker_err)?;
         }
+        // Only now: a crash before this line must find the old marker again.
+        open_marker::mark_open(path).map_err(marker_err)?;
         let (writer, progress, head) = Writer::open(path)?;
         let reader = writer.exec.reader()?;
         let (head_tx, _) = watch::channel(head.as_ref().and_then(head_info));

@@ -56,27 +56,29 @@ fn judge(marker: Option<&str>, now: Option<&str>) -> LastRun {
     }
 }
 
-/// Reads how the last run that opened `data` ended, then marks the file
-/// open for this run (durably: the marker and its directory are fsynced).
-pub(crate) fn mark_open(data: &Path) -> io::Result<LastRun> {
-    let path = marker_path(data);
-    let previous = match std::fs::read(&path) {
+/// How the last run that opened `data` ended. Read it, act on it (discard
+/// a torn file), and only then call [`mark_open`]: a crash in between must
+/// still find the old marker.
+pub(crate) fn last_run(data: &Path) -> io::Result<LastRun> {
+    let previous = match std::fs::read(marker_path(data)) {
         Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => return Err(e),
     };
-    let now = boot_id();
-    let last = judge(previous.as_deref(), now.as_deref());
-    let write = || -> io::Result<()> {
-        let mut f = std::fs::File::create(&path)?;
-        io::Write::write_all(&mut f, now.as_deref().unwrap_or("").as_bytes())?;
-        f.sync_all()
-    };
-    write()?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        sync_dir(dir)?;
+    Ok(judge(previous.as_deref(), boot_id().as_deref()))
+}
+
+/// Marks `data` open for this run, durably (the marker and its directory
+/// are fsynced, so the removal of a discarded file is durable too).
+pub(crate) fn mark_open(data: &Path) -> io::Result<()> {
+    let path = marker_path(data);
+    let mut f = std::fs::File::create(&path)?;
+    io::Write::write_all(&mut f, boot_id().unwrap_or_default().as_bytes())?;
+    f.sync_all()?;
+    match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => sync_dir(dir),
+        None => Ok(()),
     }
-    Ok(last)
 }
 
 /// Removes the marker: call only once the file is durable on disk.
@@ -120,17 +122,24 @@ mod tests {
     fn open_close_and_crash_cycles() {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data.db");
-        assert_eq!(mark_open(&data).unwrap(), LastRun::Closed);
-        let crashed = mark_open(&data).unwrap();
+        let reopen = |data: &Path| {
+            let last = last_run(data).unwrap();
+            mark_open(data).unwrap();
+            last
+        };
+        assert_eq!(reopen(&data), LastRun::Closed);
+        let crashed = reopen(&data);
         if boot_id().is_some() {
             assert_eq!(crashed, LastRun::ProcessStopped);
         } else {
             assert_eq!(crashed, LastRun::MachineDown);
         }
         mark_closed(&data).unwrap();
-        assert_eq!(mark_open(&data).unwrap(), LastRun::Closed);
+        assert_eq!(reopen(&data), LastRun::Closed);
         pretend_earlier_boot(&data).unwrap();
-        assert_eq!(mark_open(&data).unwrap(), LastRun::MachineDown);
+        // Until the file is marked open again, the old boot's marker stands.
+        assert_eq!(last_run(&data).unwrap(), LastRun::MachineDown);
+        assert_eq!(reopen(&data), LastRun::MachineDown);
         mark_closed(&data).unwrap();
         mark_closed(&data).unwrap();
         assert!(!marker_path(&data).exists());
