@@ -764,34 +764,13 @@ impl DatabaseShared {
         }
     }
 
-    /// Makes every committed transaction durable in the file: the writer
-    /// runs with `synchronous=OFF` in WAL mode, where commits reach the
-    /// disk only when the kernel writes them back; fsyncing the WAL (and
-    /// the file, which checkpoints fill) closes that gap. Called with the writer
-    /// locked, before a snapshot lets openraft purge the log it covers.
-    fn sync_files(&self) -> Result<(), DatabaseError> {
-        let mut wal = self.path.clone().into_os_string();
-        wal.push("-wal");
-        for p in [self.path.clone(), PathBuf::from(wal)] {
-            match std::fs::File::open(&p) {
-                Ok(f) => f
-                    .sync_all()
-                    .map_err(|e| self.snapshot_err(format!("fsync: {e}")))?,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(self.snapshot_err(format!("open {}: {e}", p.display()))),
-            }
-        }
-        Ok(())
-    }
-
     /// Writes a consistent copy of the whole file to the new file `out`
     /// from a read connection of its own, without holding the writer (WAL
     /// readers see one committed state while applies go on), and returns
-    /// the applied state the copy holds. The replica's own file is made
-    /// durable first; a crash that loses later commits of it is repaired at
-    /// startup from the stored snapshot.
+    /// the applied state the copy holds. The replica's own file need not be
+    /// durable: after a machine crash it is rebuilt from the stored
+    /// snapshot, which covers every log entry a purge drops (`open_marker`).
     fn copy_into(&self, out: &Path) -> Result<Progress, DatabaseError> {
-        self.with_exec(|_| self.sync_files())?;
         let flags =
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let source = rusqlite::Connection::open_with_flags(&self.path, flags)

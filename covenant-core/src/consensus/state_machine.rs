@@ -81,8 +81,10 @@ pub trait Replica: Send + Sync + 'static {
     }
 
     /// Writes a full copy of the state into the new file `out` and returns
-    /// its metadata (called on a blocking thread). The copy must be durable
-    /// in the replica itself too: logs it covers may be purged afterwards.
+    /// its metadata (called on a blocking thread). Logs it covers may be
+    /// purged afterwards, so the replica must not lose what it holds: its
+    /// own file stays durable, or (a database replica) a crash that may have
+    /// torn the file rebuilds it from the stored snapshot.
     /// The default writes [`Replica::build_snapshot`]'s bytes.
     fn build_snapshot_file(&self, out: &Path) -> Result<SnapshotMeta<u64, RaftPeer>, String> {
         let (meta, data) = self.build_snapshot()?;
