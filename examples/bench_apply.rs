@@ -12,10 +12,20 @@
 //! are signed before the clock starts. Reported: wall µs per write and per
 //! entry (seals excluded), and µs per seal with the writes it sealed.
 //!
+//! It also times what every replicated write costs besides its apply: the
+//! request id (SHA3-256 of the encoded body), the client's signature and a
+//! replica's check of it. A 3-node write pays one signature, three checks
+//! (leader before proposing, each follower's audit), five ids (client, the
+//! leader twice, each follower once) and three applies, wherever the
+//! replicas run; `floor_cpu_us_3_replicas` adds them up (applies at the
+//! largest batch), and `ceiling_wps` is what this machine's cores could
+//! sustain if nothing else (network, Raft log, TLS) cost anything.
+//!
 //! Progress goes to stderr; the last stdout line is
 //! `RESULT apply_us_per_write_b1=.. apply_cpu_us_per_write_b1=.. apply_us_per_write_b16=..
-//! apply_cpu_us_per_write_b16=.. seal_us=.. seal_cpu_us=.. seal_writes=..` (the `cpu` figures count
-//! this thread's CPU time only: steadier than wall time on a shared machine).
+//! apply_cpu_us_per_write_b16=.. seal_us=.. seal_cpu_us=.. seal_writes=.. request_id_us=..
+//! sign_us=.. verify_us=.. floor_cpu_us_3_replicas=.. ceiling_wps=..` (the `cpu` figures
+//! count this thread's CPU time only: steadier than wall time on a shared machine).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -133,6 +143,50 @@ impl Bench {
     }
 }
 
+/// Per-write CPU µs of the request id, the signature and its check.
+struct CryptoCost {
+    request_id_us: f64,
+    sign_us: f64,
+    verify_us: f64,
+}
+
+/// Times hashing, signing and verifying `n` distinct 1-blob write bodies
+/// (each signature is new, so no check is answered from the verified cache).
+fn crypto_cost(bench: &mut Bench, n: usize, value_bytes: usize) -> anyhow::Result<CryptoCost> {
+    let bodies: Vec<RequestBody> = (0..n)
+        .map(|i| {
+            bench
+                .write(Query {
+                    sql: "INSERT INTO kv (v) VALUES (?)".into(),
+                    args: QueryArgs::Positional(vec![Value::Blob(vec![i as u8; value_bytes])]),
+                })
+                .map(|w| w.request.body)
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let per_op = |cpu: Duration| cpu.as_secs_f64() * 1e6 / n as f64;
+    let start = thread_cpu();
+    let ids = bodies
+        .iter()
+        .map(RequestBody::hash)
+        .collect::<Result<Vec<Hash>, _>>()?;
+    let request_id_us = per_op(thread_cpu().saturating_sub(start));
+    let start = thread_cpu();
+    let signatures: Vec<_> = ids.iter().map(|id| bench.user.sign(id)).collect();
+    let sign_us = per_op(thread_cpu().saturating_sub(start));
+    let key = bench.user.public_key();
+    let start = thread_cpu();
+    for (id, signature) in ids.iter().zip(&signatures) {
+        key.verify(id, signature)
+            .context("a fresh signature did not verify")?;
+    }
+    let verify_us = per_op(thread_cpu().saturating_sub(start));
+    Ok(CryptoCost {
+        request_id_us,
+        sign_us,
+        verify_us,
+    })
+}
+
 /// `args.writes` signed INSERTs of a blob, in entries of `batch`.
 fn sign_entries(
     bench: &mut Bench,
@@ -202,7 +256,14 @@ fn main() -> anyhow::Result<()> {
     ))?;
     bench.apply(DbCommand::Writes(vec![create]))?;
 
+    let crypto = crypto_cost(&mut bench, 2_000, args.value_bytes)?;
+    eprintln!(
+        "request id {:.1} µs, signing {:.1} µs, checking a signature {:.1} µs (CPU, {} B values)",
+        crypto.request_id_us, crypto.sign_us, crypto.verify_us, args.value_bytes
+    );
+
     let mut result = Vec::new();
+    let mut last_apply_cpu_us = 0.0;
     for &batch in &args.batch {
         eprintln!(
             "batch {batch}: signing {} writes of {} bytes",
@@ -250,6 +311,7 @@ fn main() -> anyhow::Result<()> {
             "  {per_write:.1} µs per write ({cpu_per_write:.1} µs of CPU), \
              {per_entry:.1} µs per entry ({n_entries} entries)"
         );
+        last_apply_cpu_us = cpu_per_write;
         result.push(format!(
             "apply_us_per_write_b{batch}={per_write:.1} apply_cpu_us_per_write_b{batch}={cpu_per_write:.1}"
         ));
@@ -270,9 +332,24 @@ fn main() -> anyhow::Result<()> {
     let file = std::fs::metadata(dir.path().join("data.db")).map_or(0, |m| m.len());
     let wal = std::fs::metadata(dir.path().join("data.db-wal")).map_or(0, |m| m.len());
     eprintln!("file {} KiB, WAL {} KiB", file >> 10, wal >> 10);
+    let floor = crypto.sign_us
+        + 3.0 * crypto.verify_us
+        + 5.0 * crypto.request_id_us
+        + 3.0 * last_apply_cpu_us;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let ceiling = cores as f64 * 1e6 / floor;
+    eprintln!(
+        "a 3-node write needs at least {floor:.0} µs of CPU (1 signature, 3 checks, 5 ids, \
+         3 applies): at most {ceiling:.0} writes/s on {cores} cores if nothing else cost anything"
+    );
     println!(
-        "RESULT {} seal_us={seal_us:.0} seal_cpu_us={seal_cpu_us:.0} seal_writes={seal_writes:.0}",
-        result.join(" ")
+        "RESULT {} seal_us={seal_us:.0} seal_cpu_us={seal_cpu_us:.0} seal_writes={seal_writes:.0} \
+         request_id_us={:.1} sign_us={:.1} verify_us={:.1} floor_cpu_us_3_replicas={floor:.0} \
+         ceiling_wps={ceiling:.0}",
+        result.join(" "),
+        crypto.request_id_us,
+        crypto.sign_us,
+        crypto.verify_us,
     );
     Ok(())
 }
