@@ -824,11 +824,8 @@ impl DatabaseShared {
         {
             tracing::warn!(database = %self.id.to_hex(), error = %e, "closing the replica before a snapshot install failed");
         }
-        for suffix in ["-wal", "-shm"] {
-            let mut p = self.path.clone().into_os_string();
-            p.push(suffix);
-            let _ = std::fs::remove_file(PathBuf::from(p));
-        }
+        // An old WAL left beside the new file would be replayed into it.
+        remove_files(&self.path, &["-wal", "-shm"]).map_err(|e| self.snapshot_err(e))?;
         std::fs::rename(&tmp, &self.path).map_err(|e| self.snapshot_err(e))?;
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             super::state_machine::sync_dir(dir).map_err(|e| self.snapshot_err(e))?;
@@ -842,7 +839,12 @@ impl DatabaseShared {
 
 /// Removes a replica's file with its WAL and shared-memory files.
 fn discard_file(path: &Path) -> std::io::Result<()> {
-    for suffix in ["", "-wal", "-shm"] {
+    remove_files(path, &["", "-wal", "-shm"])
+}
+
+/// Removes `path` followed by each suffix (`""`: `path` itself); missing ones are fine.
+fn remove_files(path: &Path, suffixes: &[&str]) -> std::io::Result<()> {
+    for suffix in suffixes {
         let mut p = path.as_os_str().to_owned();
         p.push(suffix);
         match std::fs::remove_file(PathBuf::from(p)) {

@@ -16,6 +16,8 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use super::state_machine::sync_dir;
+
 /// Where the kernel publishes the id of the current boot (Linux).
 const BOOT_ID: &str = "/proc/sys/kernel/random/boot_id";
 
@@ -92,11 +94,6 @@ pub(crate) fn mark_closed(data: &Path) -> io::Result<()> {
         Some(dir) => sync_dir(dir),
         None => Ok(()),
     }
-}
-
-/// Makes a directory's entries (the marker's creation or removal) durable.
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
 }
 
 /// Overwrites the marker as an earlier boot would have left it (tests only).

@@ -117,11 +117,9 @@ fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SnapshotS
     move |source| SnapshotStoreError::Io { op, path, source }
 }
 
-/// Fsyncs the directory `dir`, so renames in it are durable.
-pub fn sync_dir(dir: &Path) -> Result<(), SnapshotStoreError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io("fsync directory", dir))
+/// Fsyncs the directory `dir`, so creations, renames and removals in it are durable.
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
 }
 
 impl SnapshotStore {
@@ -226,7 +224,7 @@ impl SnapshotStore {
         };
         let slot_path = self.slot_path(slot)?;
         std::fs::rename(staged, &slot_path).map_err(io("rename into", &slot_path))?;
-        sync_dir(&self.dir)?;
+        sync_dir(&self.dir).map_err(io("fsync directory", &self.dir))?;
         let record = Record {
             meta: meta.clone(),
             slot,
@@ -245,7 +243,7 @@ impl SnapshotStore {
         drop(f);
         let path = self.dir.join(RECORD_FILE);
         std::fs::rename(&tmp, &path).map_err(io("rename into", &path))?;
-        sync_dir(&self.dir)?;
+        sync_dir(&self.dir).map_err(io("fsync directory", &self.dir))?;
         *guard = Some(Some(record));
         Ok(true)
     }
