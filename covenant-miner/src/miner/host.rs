@@ -248,14 +248,12 @@ impl DatabaseHost {
         }
         // Checkpoints and fsyncs the file, so the next start trusts it.
         let shared = self.shared.clone();
-        match tokio::task::spawn_blocking(move || shared.close()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::warn!(database = %self.id.to_hex(), error = %e, "the replica did not close cleanly")
-            }
-            Err(e) => {
-                tracing::warn!(database = %self.id.to_hex(), error = %e, "the replica did not close cleanly")
-            }
+        let closed = match tokio::task::spawn_blocking(move || shared.close()).await {
+            Ok(done) => done.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = closed {
+            tracing::warn!(database = %self.id.to_hex(), error = %e, "the replica did not close cleanly");
         }
     }
 }
